@@ -1,0 +1,1 @@
+"""Private configuration internals behind :mod:`plexichat.core.logging.config`."""

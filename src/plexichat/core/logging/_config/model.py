@@ -1,0 +1,185 @@
+"""``LoggingConfig``: every setting, typed and validated."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .._core.levels import LEVEL_CHOICES, level_name, parse_level
+from .units import parse_duration, parse_size
+
+__all__ = ["DEFAULT_THIRD_PARTY_LEVELS", "PROFILE_NAMES", "LoggingConfig"]
+
+PROFILE_NAMES = ("development", "testing", "production", "debug")
+
+DEFAULT_THIRD_PARTY_LEVELS: dict[str, str] = {
+    "asyncio": "WARNING",
+    "boto3": "WARNING",
+    "botocore": "WARNING",
+    "charset_normalizer": "WARNING",
+    "filelock": "WARNING",
+    "hpack": "WARNING",
+    "httpcore": "WARNING",
+    "httpx": "WARNING",
+    "matplotlib": "WARNING",
+    "multipart": "WARNING",
+    "PIL": "WARNING",
+    "s3transfer": "WARNING",
+    "sqlalchemy.engine": "WARNING",
+    "sqlalchemy.pool": "WARNING",
+    "urllib3": "WARNING",
+    "uvicorn.access": "WARNING",
+    "watchfiles": "WARNING",
+    "websockets": "WARNING",
+}
+"""Noisy libraries and the level below which their records are silenced."""
+
+_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+_THRESHOLD_CHOICES = ", ".join(LEVEL_CHOICES[:6])
+
+
+def _threshold(value: Any) -> str:
+    levelno = parse_level(value)
+    if levelno > 50:
+        raise ValueError(
+            f"invalid threshold {value!r}: SECURITY and AUDIT records are never filtered out, "
+            f"so a threshold must be one of {_THRESHOLD_CHOICES}"
+        )
+    return level_name(levelno)
+
+
+class LoggingConfig(BaseModel):
+    """The complete logging configuration.
+
+    Values come, in increasing precedence, from the defaults, a profile, a YAML file, the
+    ``PLEXICHAT_LOG_*`` environment variables and arguments in code. Sizes accept
+    ``"100 MB"``, durations ``"1 day"``; ``"off"`` turns either off.
+
+    Example:
+        >>> LoggingConfig(level="DEBUG", rotation_size="10 MB").rotation_size
+        10000000
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    profile: Literal["development", "testing", "production", "debug"] | None = Field(
+        None, description="The preset the configuration started from."
+    )
+    level: str = Field(
+        "INFO", description="Minimum level: TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL."
+    )
+    directory: Path = Field(Path("logs"), description="Directory of the segment files.")
+    console_enabled: bool = Field(True, description="Write records to the console.")
+    console_level: str | None = Field(None, description="Console minimum level (default: level).")
+    console_colors: bool = Field(
+        True, description="Color the console on a TTY (NO_COLOR/FORCE_COLOR win)."
+    )
+    console_stream: Literal["stderr", "stdout"] = Field("stderr", description="Console stream.")
+    console_show_context: bool = Field(False, description="Show context fields after the message.")
+    console_utc: bool = Field(False, description="Console times in UTC instead of local time.")
+    file_enabled: bool = Field(True, description="Write JSON-lines segment files.")
+    file_level: str | None = Field(None, description="File minimum level (default: level).")
+    file_prefix: str = Field("plexichat", description="First part of segment file names.")
+    structured_enabled: bool = Field(
+        True, description="Segment files hold JSON lines (false: console-format text lines)."
+    )
+    non_blocking: bool = Field(True, description="Write files from a background thread.")
+    queue_size: int = Field(10_000, ge=16, le=10_000_000, description="Records the queue holds.")
+    flush_interval: float = Field(
+        1.0, gt=0, le=60, description="Longest time a queued record waits before it is written."
+    )
+    rotation_size: int | None = Field(100_000_000, description='Rotate at this size ("100 MB").')
+    rotation_interval: float | None = Field(
+        86_400.0, description='Rotate after this long ("1 day").'
+    )
+    compression_enabled: bool = Field(True, description="Compress rotated segments.")
+    compression: Literal["gzip", "zstd"] = Field(
+        "gzip", description="Compression of rotated segments."
+    )
+    retention_age: float | None = Field(
+        30 * 86_400.0, description='Delete segments older than this ("30 days").'
+    )
+    retention_size: int | None = Field(
+        None, description='Keep the directory under this size ("10 GB").'
+    )
+    third_party_levels: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_THIRD_PARTY_LEVELS),
+        description="Minimum level per third-party logger name.",
+    )
+    performance_enabled: bool = Field(False, description="Collect performance metrics.")
+    performance_interval: float = Field(
+        30.0, gt=0, le=86_400, description="Seconds between system samples."
+    )
+    security_enabled: bool = Field(True, description="Security event logging.")
+    audit_enabled: bool = Field(True, description="Audit trail logging.")
+    alerts_enabled: bool = Field(False, description="Performance and security alerts.")
+    alert_email: str | None = Field(None, description="Address alerts are e-mailed to.")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> str:
+        return _threshold(value)
+
+    @field_validator("console_level", "file_level", mode="before")
+    @classmethod
+    def _optional_level(cls, value: Any) -> str | None:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+            return None
+        return _threshold(value)
+
+    @field_validator("rotation_size", "retention_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int | None:
+        return parse_size(value)
+
+    @field_validator("rotation_interval", "retention_age", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        return parse_duration(value)
+
+    @field_validator("file_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _PREFIX.match(value):
+            raise ValueError(f"invalid file prefix {value!r}: use 1-64 letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("alert_email", mode="before")
+    @classmethod
+    def _email(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+            raise ValueError(
+                f"invalid e-mail address {value!r}: expected one address like admin@example.com"
+            )
+        return value.strip()
+
+    @field_validator("third_party_levels", mode="before")
+    @classmethod
+    def _third_party(cls, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"invalid third_party_levels {value!r}: expected a mapping of logger name to level"
+            )
+        out: dict[str, str] = {}
+        for name, lvl in value.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"invalid logger name {name!r} in third_party_levels")
+            levelno = parse_level(lvl)
+            out[name] = level_name(levelno) if levelno else "NOTSET"
+        return out
+
+    @property
+    def levelno(self) -> int:
+        """The minimum level as a number."""
+        return parse_level(self.level)
+
+    def sink_level(self, which: Literal["console", "file"]) -> int:
+        """The effective minimum level of the console or file sink."""
+        own = self.console_level if which == "console" else self.file_level
+        return parse_level(own) if own is not None else self.levelno

@@ -1,0 +1,226 @@
+"""Layering of configuration sources with provenance.
+
+defaults < profile < YAML file < environment ``PLEXICHAT_LOG_*`` < arguments in code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from pydantic import ValidationError
+
+from .._core.errors import ConfigError, error_reporter
+from .model import PROFILE_NAMES, LoggingConfig
+from .profiles import PROFILES
+
+__all__ = ["ENV_PREFIX", "EXTRA_ENV", "Resolved", "env_name", "read_yaml", "resolve"]
+
+ENV_PREFIX = "PLEXICHAT_LOG_"
+EXTRA_ENV: set[str] = {"PLEXICHAT_LOG_CONFIG_FILE", "PLEXICHAT_LOG_PROFILE"}
+"""Environment variables of this prefix that are not config fields (other components add theirs)."""
+
+FIELDS = tuple(LoggingConfig.model_fields)
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a config field: ``level`` -> ``PLEXICHAT_LOG_LEVEL``."""
+    return ENV_PREFIX + field.upper()
+
+
+class Resolved:
+    """A validated configuration and, per field, where its value came from."""
+
+    def __init__(self, config: LoggingConfig, sources: dict[str, str], file: Path | None) -> None:
+        self.config = config
+        self.sources = sources
+        self.file = file
+
+
+def _suggest(name: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML config file into a mapping of known keys.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, not a mapping, or has unknown keys.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read logging config file {str(path)!r}: {exc.strerror or exc}"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"logging config file {str(path)!r} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"logging config file {str(path)!r} must hold a mapping of settings "
+            f"(like 'level: INFO'), not {type(data).__name__}"
+        )
+    for key in data:
+        if key not in FIELDS:
+            raise ConfigError(
+                f"unknown setting {key!r} in {str(path)!r}{_suggest(str(key), FIELDS)} "
+                f"Allowed settings: {', '.join(FIELDS)}"
+            )
+    return data
+
+
+def _env_value(field: str, raw: str) -> Any:
+    if field == "third_party_levels":
+        text = raw.strip()
+        if text.startswith("{"):
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise ConfigError(
+                    f"{env_name(field)}={raw!r} is not a JSON object; use "
+                    "'name=LEVEL,name=LEVEL' or a JSON object"
+                ) from None
+        pairs: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, sep, lvl = part.partition("=")
+            if not sep or not name.strip():
+                raise ConfigError(
+                    f"{env_name(field)}={raw!r}: {part!r} is not 'logger=LEVEL' "
+                    "(example: urllib3=WARNING,httpx=ERROR)"
+                )
+            pairs[name.strip()] = lvl.strip()
+        return pairs
+    if raw.strip().lower() in ("none", "null") and field in _NULLABLE:
+        return None
+    return raw
+
+
+_NULLABLE = {
+    name
+    for name, info in LoggingConfig.model_fields.items()
+    if not info.is_required() and info.default is None
+} | {"rotation_size", "rotation_interval", "retention_age", "retention_size"}
+
+
+def _warn_unknown_env(env: Mapping[str, str]) -> None:
+    known = {env_name(f) for f in FIELDS} | EXTRA_ENV
+    for key in env:
+        if key.startswith(ENV_PREFIX) and key not in known:
+            error_reporter.report(
+                f"env-{key}",
+                f"ignoring unknown environment variable {key}{_suggest(key, sorted(known))}",
+            )
+
+
+def resolve(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Resolved:
+    """Layer every source and validate the result.
+
+    Raises:
+        ConfigError: naming the field, the bad value, its source and what is allowed.
+    """
+    env = os.environ if env is None else env
+    overrides = dict(overrides or {})
+    for key in overrides:
+        if key not in FIELDS:
+            raise ConfigError(
+                f"unknown setting {key!r}{_suggest(key, FIELDS)} "
+                f"Allowed settings: {', '.join(FIELDS)}"
+            )
+    _warn_unknown_env(env)
+    path_text = file if file is not None else env.get("PLEXICHAT_LOG_CONFIG_FILE")
+    path = Path(path_text) if path_text else None
+    file_data = read_yaml(path) if path is not None else {}
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = dict.fromkeys(FIELDS, "default")
+    profile = (
+        overrides.get("profile") or env.get("PLEXICHAT_LOG_PROFILE") or file_data.get("profile")
+    )
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ConfigError(
+                f"unknown logging profile {profile!r}: choose one of {', '.join(PROFILE_NAMES)}"
+            )
+        for key, value in PROFILES[profile].items():
+            values[key] = value
+            sources[key] = f"profile {profile}"
+        values["profile"] = profile
+        sources["profile"] = _profile_source(overrides, env)
+    layers: list[tuple[str, dict[str, Any]]] = [(f"file {path}", file_data)]
+    env_data: dict[str, Any] = {}
+    env_sources: dict[str, str] = {}
+    for field in FIELDS:
+        raw = env.get(env_name(field))
+        if raw is not None:
+            env_data[field] = _env_value(field, raw)
+            env_sources[field] = f"env {env_name(field)}"
+    for label, data in layers:
+        for key, value in data.items():
+            if key == "profile":
+                continue
+            values[key] = _merge(key, values.get(key), value)
+            sources[key] = label
+    for key, value in env_data.items():
+        if key == "profile":
+            continue
+        values[key] = _merge(key, values.get(key), value)
+        sources[key] = env_sources[key]
+    for key, value in overrides.items():
+        if key == "profile":
+            continue
+        values[key] = _merge(key, values.get(key), value)
+        sources[key] = "code"
+    try:
+        config = LoggingConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, values, sources)) from None
+    return Resolved(config, sources, path)
+
+
+def _profile_source(overrides: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    if overrides.get("profile"):
+        return "code"
+    if env.get("PLEXICHAT_LOG_PROFILE"):
+        return "env PLEXICHAT_LOG_PROFILE"
+    return "file"
+
+
+def _merge(key: str, below: Any, value: Any) -> Any:
+    """``third_party_levels`` merges over what lower layers set; every other key replaces."""
+    if key == "third_party_levels" and isinstance(value, dict):
+        from .model import DEFAULT_THIRD_PARTY_LEVELS
+
+        base = dict(below) if isinstance(below, dict) else dict(DEFAULT_THIRD_PARTY_LEVELS)
+        base.update(value)
+        return base
+    return value
+
+
+def _explain(exc: ValidationError, values: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = err.get("loc") or ("?",)
+        field = str(loc[0])
+        value = values.get(field, err.get("input"))
+        msg = str(err.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ")
+        if err.get("type") == "literal_error":
+            msg = f"allowed are {msg.removeprefix('Input should be ')}"
+        source = sources.get(field, "code")
+        lines.append(f"{field}={value!r} (from {source}): {msg}")
+    return "invalid logging configuration: " + "; ".join(lines)

@@ -1,0 +1,1 @@
+"""Private core of :mod:`plexichat.core.logging`: levels, context, events, logger, handler."""

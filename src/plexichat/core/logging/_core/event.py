@@ -1,0 +1,354 @@
+"""The event: one dict in the record schema, serialized once to one JSON line.
+
+Both paths build events here: the fast path straight from a logging call, the stdlib path
+from a :class:`logging.LogRecord` (third-party loggers, or when other handlers are present).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import PurePath
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from .clock import iso_utc
+from .context import current_context
+from .levels import category_value, level_name, severity_number
+
+__all__ = [
+    "RECORD_ATTRS",
+    "STRUCTURED_KEYS",
+    "build_event",
+    "event_from_record",
+    "exception_info",
+    "format_message",
+    "module_of",
+    "safe_repr",
+    "to_json",
+]
+
+Event = dict[str, Any]
+ExcInfoTuple = tuple[type[BaseException], BaseException, TracebackType | None]
+
+STRUCTURED_KEYS = frozenset({"category", "context", "metadata", "performance_data"})
+"""Keys of ``extra=`` (and keyword fields) that map to top-level record fields."""
+
+RECORD_ATTRS = frozenset(
+    set(logging.LogRecord("n", 0, "p", 0, "m", None, None).__dict__)
+    | {"message", "asctime", "taskName", "plexi_reserved"}
+)
+"""Attribute names of a stdlib LogRecord: reserved, they never become fields by ``extra=``."""
+
+_DEFAULT_CATEGORY = "system"
+_MODULES: dict[str, str] = {}
+
+
+def module_of(filename: str) -> str:
+    """Return the module name stdlib would give a file (its base name without extension)."""
+    found = _MODULES.get(filename)
+    if found is None:
+        base = os.path.basename(filename)
+        found = os.path.splitext(base)[0] or base
+        if len(_MODULES) < 10_000:
+            _MODULES[filename] = found
+    return found
+
+
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a placeholder naming the type when ``__repr__`` itself fails."""
+    try:
+        text: object = repr(value)
+        if isinstance(text, str):
+            return text
+        return f"<{type(value).__name__} with a non-str __repr__>"
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        return f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
+
+
+def _safe_str(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        text = str(value)
+        if isinstance(text, str):
+            return text
+    except Exception:  # noqa: BLE001
+        pass
+    return safe_repr(value)
+
+
+def format_message(msg: object, args: Any) -> str:
+    """Interpolate ``args`` into ``msg`` as stdlib does; a failing format is reported inline."""
+    text = msg if isinstance(msg, str) else _safe_str(msg)
+    if not args:
+        return text
+    if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+        args = args[0]
+    try:
+        return str(text % args)
+    except Exception as exc:  # noqa: BLE001
+        return f"{text} [unformatted args: {safe_repr(args)}; {type(exc).__name__}: {exc}]"
+
+
+def exception_info(exc_info: object) -> dict[str, Any] | None:
+    """Return ``{"type", "message", "traceback"}`` for an ``exc_info`` argument, or None."""
+    if not exc_info:
+        return None
+    try:
+        value: object
+        if isinstance(exc_info, BaseException):
+            value = exc_info
+        elif isinstance(exc_info, tuple) and len(exc_info) == 3:
+            value = exc_info[1]
+        else:
+            value = sys.exc_info()[1]
+        if not isinstance(value, BaseException):
+            return None
+        etype, tb = type(value), value.__traceback__
+        lines: list[str] = []
+        for chunk in traceback.format_exception(etype, value, tb):
+            lines.extend(chunk.rstrip("\n").split("\n"))
+        qualname = getattr(etype, "__qualname__", None) or getattr(etype, "__name__", "?")
+        modname = getattr(etype, "__module__", "builtins")
+        type_name = (
+            qualname if modname in ("builtins", "__main__", None) else f"{modname}.{qualname}"
+        )
+        return {"type": type_name, "message": _safe_str(value), "traceback": lines}
+    except Exception as exc:  # noqa: BLE001
+        return {
+            "type": "<unknown>",
+            "message": f"exception info unavailable: {exc!r}",
+            "traceback": [],
+        }
+
+
+def _otel_ids() -> tuple[str, str] | None:
+    trace_mod = sys.modules.get("opentelemetry.trace")
+    if trace_mod is None:
+        return None
+    try:
+        ctx = trace_mod.get_current_span().get_span_context()
+        if not ctx.is_valid:
+            return None
+        return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def build_event(
+    created: float,
+    levelno: int,
+    message: str,
+    module: str,
+    function: str,
+    line: int,
+    logger_name: str,
+    *,
+    category: object = None,
+    context: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    performance_data: Mapping[str, Any] | None = None,
+    exc_info: object = None,
+    stack: str | None = None,
+) -> Event:
+    """Assemble one event in the record schema's key order (empty objects omitted)."""
+    event: Event = {
+        "timestamp": iso_utc(created),
+        "level": level_name(levelno),
+        "category": _DEFAULT_CATEGORY if category is None else category_value(category),
+        "message": message,
+        "module": module,
+        "function": function,
+        "line": line,
+    }
+    if context:
+        event["context"] = context
+    if metadata:
+        event["metadata"] = metadata
+    if performance_data:
+        event["performance_data"] = performance_data
+    event["logger"] = logger_name
+    event["severity_number"] = severity_number(levelno)
+    if exc_info:
+        exc = exception_info(exc_info)
+        if exc is not None:
+            event["exception"] = exc
+    if stack:
+        event["stack"] = stack
+    ids = _otel_ids()
+    if ids is not None:
+        event["trace_id"], event["span_id"] = ids
+    return event
+
+
+def _as_mapping(value: object, what: str) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        try:
+            return dict(value)
+        except Exception:  # noqa: BLE001 - hostile mapping
+            return {what: safe_repr(value)}
+    return {what: value}
+
+
+def split_extra(
+    extra: Mapping[str, Any] | None, fields: Mapping[str, Any] | None
+) -> tuple[object, dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """Split ``extra=`` and keyword fields into category, context, metadata, performance data.
+
+    Precedence inside ``context``: unknown ``extra`` keys < ``extra["context"]`` < keyword
+    fields. Reserved stdlib attribute names are moved under ``metadata``.
+    """
+    category: object = None
+    context: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    perf: dict[str, Any] | None = None
+    call_context: dict[str, Any] | None = None
+    for source in (extra, fields):
+        if not source:
+            continue
+        for key, value in source.items():
+            if key == "category":
+                category = value
+            elif key == "context":
+                call_context = {**(call_context or {}), **_as_mapping(value, "context")}
+            elif key == "metadata":
+                metadata.update(_as_mapping(value, "metadata"))
+            elif key == "performance_data":
+                perf = {**(perf or {}), **_as_mapping(value, "performance_data")}
+            elif source is extra and key in RECORD_ATTRS:
+                metadata[key if isinstance(key, str) else safe_repr(key)] = value
+            elif source is fields:
+                call_context = {**(call_context or {}), key: value}
+            else:
+                context[key if isinstance(key, str) else safe_repr(key)] = value
+    if call_context:
+        context.update(call_context)
+    return category, context, metadata, perf
+
+
+def with_bound(context: dict[str, Any]) -> dict[str, Any]:
+    """Merge the bound context under ``context`` (per-call keys win)."""
+    bound = current_context()
+    if not bound:
+        return context
+    if not context:
+        return dict(bound)
+    merged = dict(bound)
+    merged.update(context)
+    return merged
+
+
+def event_from_record(record: logging.LogRecord) -> Event:
+    """Build the event for a stdlib LogRecord (the path for third-party and mixed handlers)."""
+    attrs = record.__dict__
+    extra_keys = {k: v for k, v in attrs.items() if k not in RECORD_ATTRS}
+    category, context, metadata, perf = split_extra(extra_keys, None)
+    reserved = attrs.get("plexi_reserved")
+    if reserved:
+        metadata.update(reserved)
+    stack = record.stack_info if isinstance(record.stack_info, str) else None
+    return build_event(
+        record.created,
+        record.levelno,
+        format_message(record.msg, record.args),
+        record.module,
+        record.funcName or "",
+        record.lineno,
+        record.name,
+        category=category,
+        context=with_bound(context),
+        metadata=metadata,
+        performance_data=perf,
+        exc_info=record.exc_info,
+        stack=stack,
+    )
+
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return safe_repr(value)
+
+
+def to_json(event: Mapping[str, Any]) -> bytes:
+    """Serialize an event to one JSON object (no newline); never raises.
+
+    Values orjson cannot serialize become their ``repr``; cycles, huge integers, lone
+    surrogates and similar hostile values are sanitized in a second, careful pass.
+    """
+    try:
+        return orjson.dumps(event, default=_default, option=_OPTIONS)
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        return orjson.dumps(_sanitize(event, 0, set()), default=_default, option=_OPTIONS)
+    except Exception as exc:  # noqa: BLE001 - last resort: a minimal, valid record
+        return orjson.dumps(
+            {
+                "timestamp": event.get("timestamp", iso_utc(0.0)),
+                "level": _sanitize(event.get("level", "ERROR"), 0, set()),
+                "category": "system",
+                "message": f"<unserializable log record: {type(exc).__name__}>",
+            }
+        )
+
+
+_MAX_DEPTH = 64
+
+
+def _clean_str(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _sanitize(value: Any, depth: int, seen: set[int]) -> Any:
+    if isinstance(value, str):
+        return _clean_str(str(value))
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return int(value) if -(2**63) <= value < 2**64 else _big_int(value)
+    if depth >= _MAX_DEPTH:
+        return "<max depth>"
+    if isinstance(value, Mapping | list | tuple | set | frozenset):
+        marker = id(value)
+        if marker in seen:
+            return "<cycle>"
+        seen.add(marker)
+        try:
+            if isinstance(value, Mapping):
+                return {
+                    _clean_str(k if isinstance(k, str) else safe_repr(k)): _sanitize(
+                        v, depth + 1, seen
+                    )
+                    for k, v in list(value.items())
+                }
+            return [_sanitize(v, depth + 1, seen) for v in list(value)]
+        except Exception:  # noqa: BLE001 - hostile container
+            return safe_repr(value)
+        finally:
+            seen.discard(marker)
+    return _clean_str(safe_repr(value))
+
+
+def _big_int(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than int-to-str allows
+        return f"<int with {value.bit_length()} bits>"

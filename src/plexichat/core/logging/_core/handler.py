@@ -1,0 +1,99 @@
+"""``PlexiHandler``: the one stdlib handler on the root logger that feeds every sink."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from .errors import error_reporter
+from .event import event_from_record, to_json
+
+__all__ = ["PlexiHandler", "Sink"]
+
+
+class Sink(Protocol):
+    """Where events go. ``write`` gets the event and, when ``needs_bytes``, its JSON bytes."""
+
+    level: int
+    needs_bytes: bool
+
+    def write(self, levelno: int, event: Mapping[str, Any], data: bytes) -> None:
+        """Take one event; must not raise."""
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write out what is buffered; True when everything was written."""
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush and release resources."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for :func:`get_logging_stats`."""
+
+
+class PlexiHandler(logging.Handler):
+    """Builds each event once, serializes it once and hands it to the configured sinks.
+
+    It is a normal :class:`logging.Handler`: records of any logger (third-party included)
+    reach it through the root logger. PlexiChat loggers skip ``LogRecord`` creation and call
+    :meth:`emit_event` directly when nothing else would see the record.
+    """
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self._sinks: tuple[Sink, ...] = ()
+        self._needs_bytes = False
+
+    @property
+    def sinks(self) -> tuple[Sink, ...]:
+        """The active sinks."""
+        return self._sinks
+
+    def set_sinks(self, sinks: tuple[Sink, ...]) -> None:
+        """Replace the sinks atomically (a running call finishes with the old ones)."""
+        self._needs_bytes = any(s.needs_bytes for s in sinks)
+        self._sinks = sinks
+
+    def emit_event(self, levelno: int, event: dict[str, Any]) -> None:
+        """Serialize ``event`` once and give it to every sink whose level admits it."""
+        try:
+            data = to_json(event) if self._needs_bytes else b""
+            for sink in self._sinks:
+                if levelno >= sink.level:
+                    sink.write(levelno, event, data)
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            error_reporter.report("emit", f"could not write a log record: {exc!r}")
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Filter, then emit without the handler lock (the sinks are thread-safe)."""
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Build the event of a stdlib record and emit it."""
+        try:
+            event = event_from_record(record)
+        except Exception as exc:  # noqa: BLE001
+            error_reporter.report("build", f"could not build a log record: {exc!r}")
+            return
+        self.emit_event(record.levelno, event)
+
+    def flush(self) -> None:
+        """Flush every sink (waits for the non-blocking writer)."""
+        for sink in self._sinks:
+            try:
+                sink.flush()
+            except Exception as exc:  # noqa: BLE001
+                error_reporter.report("flush", f"could not flush logs: {exc!r}")
+
+    def close(self) -> None:
+        """Close every sink; called by ``logging.shutdown`` at exit."""
+        sinks, self._sinks = self._sinks, ()
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001
+                error_reporter.report("close", f"could not close a log sink: {exc!r}")
+        super().close()

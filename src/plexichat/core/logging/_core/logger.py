@@ -1,0 +1,421 @@
+"""``PlexiLogger``: a :class:`logging.Logger` with a fast path, keyword fields and extra levels.
+
+When the only handler a record would reach is the PlexiChat handler (the usual case), the
+logger skips ``LogRecord`` creation and the stdlib caller lookup and hands a ready event to
+the handler. As soon as anything else is attached (a filter, another handler, pytest's
+``caplog``), calls take the ordinary stdlib path and every handler sees a normal record.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from .context import current_context
+from .errors import error_reporter
+from .event import (
+    RECORD_ATTRS,
+    STRUCTURED_KEYS,
+    build_event,
+    format_message,
+    module_of,
+    split_extra,
+)
+from .levels import AUDIT, SECURITY, TRACE
+
+if TYPE_CHECKING:
+    from .handler import PlexiHandler
+
+__all__ = ["PlexiLogger", "adopt_logger"]
+
+_SysExcInfo: TypeAlias = (
+    "tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]"
+)
+ExcInfo: TypeAlias = "bool | _SysExcInfo | BaseException | None"
+
+_INTERNAL_FILES = frozenset({__file__, logging.__file__})
+_DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = (
+    logging.DEBUG,
+    logging.INFO,
+    logging.WARNING,
+    logging.ERROR,
+    logging.CRITICAL,
+)
+
+
+def _caller(stacklevel: int) -> FrameType | None:
+    """Return the frame of the code that called the logging method (skipping our frames)."""
+    f: FrameType | None = sys._getframe(3)
+    while f is not None and f.f_code.co_filename in _INTERNAL_FILES:
+        f = f.f_back
+    while stacklevel > 1 and f is not None:
+        nxt = f.f_back
+        if nxt is None:
+            break
+        f = nxt
+        if f.f_code.co_filename not in _INTERNAL_FILES:
+            stacklevel -= 1
+    return f
+
+
+def _fast_target(logger: logging.Logger) -> PlexiHandler | None:
+    """Return the PlexiChat handler if it is the only thing a record from ``logger`` reaches."""
+    from .handler import PlexiHandler
+
+    found: PlexiHandler | None = None
+    node: logging.Logger | None = logger
+    while node is not None:
+        if node.filters:
+            return None
+        for handler in node.handlers:
+            if found is None and type(handler) is PlexiHandler and not handler.filters:
+                found = handler
+            else:
+                return None
+        if not node.propagate:
+            break
+        node = node.parent
+    return found
+
+
+class PlexiLogger(logging.Logger):
+    """A stdlib logger that also takes keyword fields and has ``trace``/``security``/``audit``.
+
+    ``logger.info("User login", category=LogCategory.SECURITY, user_id="u1")`` puts
+    ``user_id`` into the record's ``context``; ``exc_info``, ``stack_info``, ``stacklevel`` and
+    ``extra`` keep their stdlib meaning.
+    """
+
+    def _plexi_log(
+        self,
+        level: int,
+        msg: object,
+        args: tuple[object, ...],
+        exc_info: ExcInfo,
+        extra: Mapping[str, object] | None,
+        stack_info: bool,
+        stacklevel: int,
+        fields: dict[str, Any],
+    ) -> None:
+        try:
+            target = _fast_target(self)
+        except Exception:  # noqa: BLE001 - hostile handler lists fall back to stdlib
+            target = None
+        if target is None:
+            self._stdlib_log(level, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+            return
+        if level < target.level:
+            return
+        try:
+            frame = _caller(stacklevel)
+            if frame is not None:
+                code = frame.f_code
+                module, function, line = module_of(code.co_filename), code.co_name, frame.f_lineno
+            else:  # pragma: no cover - no Python frames above us
+                module, function, line = "(unknown)", "(unknown)", 0
+            if extra or fields:
+                category, context, metadata, perf = split_extra(extra, fields)
+            else:
+                category, context, metadata, perf = None, {}, {}, None
+            bound = current_context()
+            if bound:
+                context = {**bound, **context}
+            if exc_info and not isinstance(exc_info, tuple | BaseException):
+                exc_info = sys.exc_info()
+            stack = None
+            if stack_info and frame is not None:
+                stack = "Stack (most recent call last):\n" + "".join(
+                    traceback.format_stack(frame)
+                ).rstrip("\n")
+            event = build_event(
+                time.time(),
+                level,
+                format_message(msg, args),
+                module,
+                function,
+                line,
+                self.name,
+                category=category,
+                context=context,
+                metadata=metadata,
+                performance_data=perf,
+                exc_info=exc_info,
+                stack=stack,
+            )
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            error_reporter.report("build", f"could not build a log record: {exc!r}")
+            return
+        target.emit_event(level, event)
+
+    def _stdlib_log(
+        self,
+        level: int,
+        msg: object,
+        args: tuple[object, ...],
+        exc_info: ExcInfo,
+        extra: Mapping[str, object] | None,
+        stack_info: bool,
+        stacklevel: int,
+        fields: dict[str, Any],
+    ) -> None:
+        if fields:
+            # Fold keyword fields into extra= so stdlib handlers (caplog included) see them as
+            # record.category / record.context / record.metadata / record.performance_data.
+            category, context, metadata, perf = split_extra(extra, fields)
+            merged: dict[str, object] = {
+                k: v for k, v in (extra or {}).items() if k not in STRUCTURED_KEYS
+            }
+            if category is not None:
+                merged["category"] = category
+            if context:
+                merged["context"] = context
+            if metadata:
+                merged["metadata"] = metadata
+            if perf:
+                merged["performance_data"] = perf
+            extra = merged
+        # Our own frames are skipped by findCaller below, so stacklevel keeps its meaning.
+        self._log(level, msg, args, exc_info, extra, stack_info, stacklevel)
+
+    def findCaller(  # noqa: N802 - stdlib name
+        self, stack_info: bool = False, stacklevel: int = 1
+    ) -> tuple[str, int, str, str | None]:
+        """Like stdlib's, but also skips this module's frames."""
+        f: FrameType | None = sys._getframe(1)
+        while f is not None and f.f_code.co_filename in _INTERNAL_FILES:
+            f = f.f_back
+        while stacklevel > 1 and f is not None and f.f_back is not None:
+            f = f.f_back
+            if f.f_code.co_filename not in _INTERNAL_FILES:
+                stacklevel -= 1
+        if f is None:  # pragma: no cover
+            return "(unknown file)", 0, "(unknown function)", None
+        sinfo = None
+        if stack_info:
+            sinfo = "Stack (most recent call last):\n" + "".join(traceback.format_stack(f)).rstrip(
+                "\n"
+            )
+        code = f.f_code
+        return code.co_filename, f.f_lineno, code.co_name, sinfo
+
+    def makeRecord(  # noqa: N802 - stdlib name
+        self,
+        name: str,
+        level: int,
+        fn: str,
+        lno: int,
+        msg: object,
+        args: Any,
+        exc_info: Any,
+        func: str | None = None,
+        extra: Mapping[str, object] | None = None,
+        sinfo: str | None = None,
+    ) -> logging.LogRecord:
+        """Like stdlib's, but a reserved key in ``extra`` is kept under ``plexi_reserved``
+        (it lands in ``metadata``) instead of raising ``KeyError``."""
+        record = logging.getLogRecordFactory()(
+            name, level, fn, lno, msg, args, exc_info, func, sinfo
+        )
+        if extra:
+            reserved: dict[str, object] = {}
+            attrs = record.__dict__
+            for key, value in extra.items():
+                if key in RECORD_ATTRS or key in attrs:
+                    reserved[key] = value
+                else:
+                    attrs[key] = value
+            if reserved:
+                attrs["plexi_reserved"] = reserved
+        return record
+
+    # --- level methods -------------------------------------------------------------------
+
+    def trace(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at TRACE (5), below DEBUG."""
+        if self.isEnabledFor(TRACE):
+            self._plexi_log(TRACE, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    def debug(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at DEBUG."""
+        if self.isEnabledFor(_DEBUG):
+            self._plexi_log(_DEBUG, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    def info(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at INFO."""
+        if self.isEnabledFor(_INFO):
+            self._plexi_log(_INFO, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    def warning(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at WARNING."""
+        if self.isEnabledFor(_WARNING):
+            self._plexi_log(_WARNING, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    def warn(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Deprecated alias of :meth:`warning`, kept for stdlib compatibility."""
+        if self.isEnabledFor(_WARNING):
+            self._dispatch(_WARNING, msg, args, kwargs)
+
+    def error(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at ERROR."""
+        if self.isEnabledFor(_ERROR):
+            self._plexi_log(_ERROR, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    def exception(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = True,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at ERROR with the current exception's traceback."""
+        if self.isEnabledFor(_ERROR):
+            self._plexi_log(_ERROR, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    def critical(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at CRITICAL."""
+        if self.isEnabledFor(_CRITICAL):
+            self._plexi_log(_CRITICAL, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    fatal = critical
+
+    def security(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at SECURITY (60): above CRITICAL, never dropped when the queue is full."""
+        if self.isEnabledFor(SECURITY):
+            self._plexi_log(SECURITY, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    def audit(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at AUDIT (70): the highest level, never dropped when the queue is full."""
+        if self.isEnabledFor(AUDIT):
+            self._plexi_log(AUDIT, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    def log(
+        self,
+        level: int,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Log at an explicit level number (or :class:`LogLevel`)."""
+        checked: object = level  # callers without type checking may pass anything
+        if not isinstance(checked, int):
+            if logging.raiseExceptions:
+                raise TypeError(f"level must be an integer or LogLevel, got {checked!r}")
+            return
+        if self.isEnabledFor(level):
+            self._plexi_log(int(level), msg, args, exc_info, extra, stack_info, stacklevel, fields)
+
+    def _dispatch(
+        self, level: int, msg: object, args: tuple[object, ...], kw: dict[str, Any]
+    ) -> None:
+        exc_info = kw.pop("exc_info", None)
+        stack_info = bool(kw.pop("stack_info", False))
+        stacklevel = int(kw.pop("stacklevel", 1))
+        extra = kw.pop("extra", None)
+        self._plexi_log(level, msg, args, exc_info, extra, stack_info, stacklevel, kw)
+
+
+def adopt_logger(logger: logging.Logger) -> PlexiLogger:
+    """Give an existing stdlib logger the PlexiChat methods (in place), returning it."""
+    if isinstance(logger, PlexiLogger):
+        return logger
+    cls = type(logger)
+    if cls is logging.Logger:
+        logger.__class__ = PlexiLogger
+    else:
+        logger.__class__ = _mixed_class(cls)
+    return logger  # type: ignore[return-value]
+
+
+_MIXED: dict[type[logging.Logger], type[PlexiLogger]] = {}
+
+
+def _mixed_class(cls: type[logging.Logger]) -> type[PlexiLogger]:
+    mixed = _MIXED.get(cls)
+    if mixed is None:
+        mixed = type(f"Plexi{cls.__name__}", (PlexiLogger, cls), {})
+        _MIXED[cls] = mixed
+    return mixed

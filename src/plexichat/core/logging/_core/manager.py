@@ -1,0 +1,294 @@
+"""The logging manager: owns the active configuration, the handler, the sinks and counters."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .._config.model import LoggingConfig
+from .._config.sources import Resolved, resolve
+from ..sinks.console import ConsoleSink, TextLines
+from ..sinks.files import AsyncFileSink, SegmentWriter, SyncFileSink
+from ..sinks.maintenance import Maintenance, RetentionPolicy
+from .errors import ConfigError, error_reporter
+from .handler import PlexiHandler, Sink
+from .levels import level_name, parse_level
+
+__all__ = ["LoggingManager", "get_logging_manager"]
+
+
+class LoggingManager:
+    """The one object that owns the active configuration, the handler, the queue and counters.
+
+    Use the module functions (``configure_logging``, ``flush_logging``, ...) rather than this
+    class directly; :func:`get_logging_manager` returns the process-wide instance.
+    """
+
+    def __init__(self) -> None:
+        self.handler = PlexiHandler()
+        self._lock = threading.RLock()
+        self._resolved: Resolved | None = None
+        self._overrides: dict[str, Any] = {}
+        self._file: str | None = None
+        self._maintenance: Maintenance | None = None
+        self._third_party: dict[str, int] = {}
+        self._root_level: int | None = None
+        self.configured_at: float | None = None
+
+    # --- configuration -------------------------------------------------------------------
+
+    @property
+    def configured(self) -> bool:
+        """Whether logging has been configured (explicitly or by the first ``get_logger``)."""
+        return self._resolved is not None
+
+    @property
+    def config(self) -> LoggingConfig:
+        """The active configuration (resolved from defaults and environment if not yet set)."""
+        resolved = self._resolved
+        if resolved is None:
+            return self.preview().config
+        return resolved.config
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Where each active value came from: default, profile, file, env or code."""
+        resolved = self._resolved or self.preview()
+        return dict(resolved.sources)
+
+    def preview(self, **overrides: Any) -> Resolved:
+        """Resolve what the configuration would be, without applying it."""
+        return resolve({**self._overrides, **overrides}, file=self._file)
+
+    def ensure_configured(self) -> None:
+        """Configure from defaults, profile, file and environment if nothing is configured yet.
+
+        A bad environment or file value does not crash the application here: it is reported
+        on stderr and the defaults are used instead.
+        """
+        if self._resolved is not None:
+            return
+        with self._lock:
+            if self.configured:
+                return
+            try:
+                self.configure()
+            except ConfigError as exc:
+                error_reporter.report("config", f"{exc}; using the defaults instead")
+                self._apply(resolve({}, env={}))
+
+    def configure(
+        self,
+        config: LoggingConfig | None = None,
+        *,
+        file: str | None = None,
+        **overrides: Any,
+    ) -> LoggingConfig:
+        """Apply a new configuration; records in flight are written, none are lost.
+
+        Args:
+            config: a full or partial ``LoggingConfig``; the fields it was given count as
+                arguments in code (the highest precedence).
+            file: a YAML file to use as the file layer (else ``PLEXICHAT_LOG_CONFIG_FILE``).
+            **overrides: single settings, also with code precedence. They accumulate over
+                calls until :meth:`shutdown`.
+
+        Raises:
+            ConfigError: a value is invalid; the previous configuration stays active.
+        """
+        with self._lock:
+            wanted = dict(self._overrides)
+            if config is not None:
+                wanted.update({k: getattr(config, k) for k in config.model_fields_set})
+            wanted.update(overrides)
+            resolved = resolve(wanted, file=file if file is not None else self._file)
+            self._overrides = wanted
+            if file is not None:
+                self._file = file
+            self._apply(resolved)
+            return resolved.config
+
+    def _apply(self, resolved: Resolved) -> None:
+        cfg = resolved.config
+        sinks, maintenance = _build_sinks(cfg)
+        old_sinks = self.handler.sinks
+        old_maintenance = self._maintenance
+        levels = [s.level for s in sinks]
+        floor = min(levels) if levels else cfg.levelno
+        self.handler.setLevel(floor)
+        self.handler.set_sinks(tuple(sinks))
+        root = logging.getLogger()
+        if self.handler not in root.handlers:
+            root.addHandler(self.handler)
+        if self._root_level is None:
+            self._root_level = root.level
+        root.setLevel(floor)
+        self._apply_third_party(cfg.third_party_levels)
+        self._resolved = resolved
+        self._maintenance = maintenance
+        self.configured_at = time.time()
+        _close_and_forward(old_sinks, sinks)
+        if old_maintenance is not None:
+            old_maintenance.wait_idle(5.0)
+        if maintenance is not None:
+            maintenance.sweep()
+
+    def _apply_third_party(self, wanted: Mapping[str, str]) -> None:
+        for name, previous in self._third_party.items():
+            logging.getLogger(name).setLevel(previous)
+        self._third_party = {}
+        for name, lvl in wanted.items():
+            lg = logging.getLogger(name)
+            self._third_party[name] = lg.level
+            lg.setLevel(parse_level(lvl))
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Write everything accepted so far; False if a sink could not finish in time."""
+        ok = True
+        for sink in self.handler.sinks:
+            try:
+                ok = bool(sink.flush(timeout)) and ok
+            except Exception as exc:  # noqa: BLE001
+                error_reporter.report("flush", f"could not flush logs: {exc!r}")
+                ok = False
+        return ok
+
+    def shutdown(self, timeout: float | None = 5.0) -> None:
+        """Flush and close every sink, remove the handler and forget code overrides.
+
+        The next ``get_logger`` configures afresh from defaults, profile, file and environment.
+        """
+        with self._lock:
+            sinks = self.handler.sinks
+            self.handler.set_sinks(())
+            for sink in sinks:
+                try:
+                    sink.close(timeout)
+                except Exception as exc:  # noqa: BLE001
+                    error_reporter.report("close", f"could not close a log sink: {exc!r}")
+            if self._maintenance is not None:
+                self._maintenance.wait_idle(timeout)
+                self._maintenance = None
+            root = logging.getLogger()
+            root.removeHandler(self.handler)
+            if self._root_level is not None:
+                root.setLevel(self._root_level)
+                self._root_level = None
+            self._apply_third_party({})
+            self._resolved = None
+            self._overrides = {}
+            self._file = None
+
+    @property
+    def maintenance(self) -> Maintenance | None:
+        """The log directory's background upkeep (None when files are off)."""
+        return self._maintenance
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per level, drops, queue depth, bytes written, rotations and errors."""
+        out: dict[str, Any] = {
+            "configured": self.configured,
+            "records": {},
+            "dropped": {},
+            "dropped_total": 0,
+            "queue_depth": 0,
+            "queue_capacity": 0,
+            "bytes_written": 0,
+            "errors": dict(error_reporter.counts),
+        }
+        for sink in self.handler.sinks:
+            s = sink.stats()
+            if isinstance(sink, ConsoleSink):
+                out["console"] = s
+                continue
+            out["file"] = s
+            out["records"] = dict(s.get("written", {}))
+            out["dropped"] = dict(s.get("dropped", {}))
+            out["queue_depth"] = s.get("queue_depth", 0)
+            out["queue_capacity"] = s.get("queue_capacity", 0)
+            out["bytes_written"] = s.get("bytes_written", 0)
+        if "file" not in out and "console" in out:
+            out["records"] = dict(out["console"]["written"])
+        out["dropped_total"] = sum(out["dropped"].values())
+        if self._maintenance is not None:
+            out["compressed_segments"] = self._maintenance.compressed
+            out["deleted_segments"] = self._maintenance.deleted
+        return out
+
+
+def _build_sinks(cfg: LoggingConfig) -> tuple[list[Sink], Maintenance | None]:
+    sinks: list[Sink] = []
+    maintenance: Maintenance | None = None
+    if cfg.console_enabled:
+        sinks.append(
+            ConsoleSink(
+                cfg.sink_level("console"),
+                stream=cfg.console_stream,
+                colors=cfg.console_colors,
+                show_context=cfg.console_show_context,
+                utc=cfg.console_utc,
+            )
+        )
+    if cfg.file_enabled:
+        maintenance = Maintenance(
+            cfg.directory,
+            prefix=cfg.file_prefix,
+            compression=cfg.compression if cfg.compression_enabled else None,
+            retention=RetentionPolicy(cfg.retention_age, cfg.retention_size),
+        )
+        writer = SegmentWriter(
+            cfg.directory,
+            prefix=cfg.file_prefix,
+            rotation_size=cfg.rotation_size,
+            rotation_interval=cfg.rotation_interval,
+            on_rotate=maintenance.segment_closed,
+            structured=cfg.structured_enabled,
+        )
+        level = cfg.sink_level("file")
+        file_sink: Sink
+        if cfg.non_blocking:
+            file_sink = AsyncFileSink(
+                writer, level, capacity=cfg.queue_size, flush_interval=cfg.flush_interval
+            )
+        else:
+            file_sink = SyncFileSink(writer, level)
+        sinks.append(file_sink if cfg.structured_enabled else TextLines(file_sink, utc=True))
+    return sinks, maintenance
+
+
+def _close_and_forward(old: tuple[Sink, ...], new: list[Sink]) -> None:
+    """Close replaced sinks; records that raced into a closed queue go to the new file sink."""
+    target = next((s for s in new if s.needs_bytes), None)
+    for sink in old:
+        try:
+            sink.close(5.0)
+        except Exception as exc:  # noqa: BLE001
+            error_reporter.report("close", f"could not close a log sink: {exc!r}")
+    time.sleep(0)  # let a call that was mid-write finish its append
+    for sink in old:
+        leftovers = getattr(sink, "take_leftovers", None)
+        if leftovers is None:
+            continue
+        for levelno, data in leftovers():
+            if target is not None:
+                target.write(levelno, {}, data)
+
+
+_manager = LoggingManager()
+atexit.register(_manager.flush, 2.0)
+
+
+def get_logging_manager() -> LoggingManager:
+    """Return the process-wide logging manager."""
+    return _manager
+
+
+def describe_level(levelno: int) -> str:
+    """The name of a level number (re-exported for the CLI)."""
+    return level_name(levelno)

@@ -1,0 +1,1 @@
+"""Sinks: where serialized events go (console, segment files) and their maintenance."""

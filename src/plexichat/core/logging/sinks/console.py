@@ -1,0 +1,215 @@
+"""The console sink: the spec's console format, colored per level on a TTY.
+
+``[2024-01-15 10:30:45] [INFO    ] auth_service: User authenticated successfully``
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from .._core.clock import console_time
+from .._core.errors import error_reporter
+from .._core.levels import level_name
+
+__all__ = ["ConsoleRenderer", "ConsoleSink", "TextLines", "use_color"]
+
+RESET = "\x1b[0m"
+DIM = "\x1b[2m"
+LEVEL_COLORS: dict[str, str] = {
+    "TRACE": "\x1b[2;37m",
+    "DEBUG": "\x1b[36m",
+    "INFO": "\x1b[32m",
+    "WARNING": "\x1b[33m",
+    "ERROR": "\x1b[31m",
+    "CRITICAL": "\x1b[1;97;41m",
+    "SECURITY": "\x1b[1;35m",
+    "AUDIT": "\x1b[1;34m",
+}
+
+
+def use_color(stream: object, configured: bool = True) -> bool:
+    """Decide coloring: ``FORCE_COLOR`` forces, ``NO_COLOR`` disables, else only on a TTY."""
+    if not configured:
+        return False
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _compact(value: object) -> str:
+    if isinstance(value, str):
+        return value if value and " " not in value and "=" not in value else repr(value)
+    return repr(value) if not isinstance(value, int | float | bool) else str(value)
+
+
+class ConsoleRenderer:
+    """Turns an event (or a parsed JSON record) into console text.
+
+    Args:
+        color: emit ANSI colors.
+        show_context: append ``key=value`` pairs of the context after the message.
+        utc: show the time in UTC instead of local time.
+    """
+
+    def __init__(
+        self, *, color: bool = False, show_context: bool = False, utc: bool = False
+    ) -> None:
+        self.color = color
+        self.show_context = show_context
+        self.utc = utc
+
+    def render(self, event: Mapping[str, Any]) -> str:
+        """Return the console line(s) for one event, without a trailing newline."""
+        level = str(event.get("level", ""))
+        stamp = _stamp(event, self.utc)
+        name = event.get("logger") or event.get("module") or ""
+        message = str(event.get("message", ""))
+        extra = ""
+        if self.show_context:
+            ctx = event.get("context")
+            if isinstance(ctx, Mapping) and ctx:
+                extra = "  " + " ".join(f"{k}={_compact(v)}" for k, v in ctx.items())
+        if self.color:
+            color = LEVEL_COLORS.get(level, "")
+            head = f"[{stamp}] [{color}{level:<8}{RESET}] {name}: {message}"
+            if extra:
+                head += f"{DIM}{extra}{RESET}"
+        else:
+            head = f"[{stamp}] [{level:<8}] {name}: {message}{extra}"
+        exc = event.get("exception")
+        if isinstance(exc, Mapping):
+            lines = exc.get("traceback") or [f"{exc.get('type')}: {exc.get('message')}"]
+            tb = "\n".join(str(line) for line in lines)
+            head += "\n" + (f"{LEVEL_COLORS['ERROR']}{tb}{RESET}" if self.color else tb)
+        stack = event.get("stack")
+        if isinstance(stack, str):
+            head += "\n" + stack
+        return head
+
+
+_local_cache: tuple[str, str] = ("", "")
+
+
+def _stamp(event: Mapping[str, Any], utc: bool) -> str:
+    """``2024-01-15T10:30:45.123Z`` -> ``2024-01-15 10:30:45`` in local time (or UTC)."""
+    global _local_cache
+    ts = str(event.get("timestamp", ""))
+    head = ts[:19]
+    if utc or len(head) != 19:
+        return head.replace("T", " ")
+    cached = _local_cache
+    if cached[0] != head:
+        try:
+            seconds = calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
+        except ValueError:
+            return head.replace("T", " ")
+        cached = (head, console_time(seconds))
+        _local_cache = cached
+    return cached[1]
+
+
+class ConsoleSink:
+    """Writes rendered events to stderr (or stdout) synchronously.
+
+    The stream is looked up at each write, so ``sys.stderr`` replaced by a test harness or
+    ``contextlib.redirect_stderr`` is honored.
+    """
+
+    needs_bytes = False
+
+    def __init__(
+        self,
+        level: int = 0,
+        *,
+        stream: str = "stderr",
+        colors: bool = True,
+        show_context: bool = False,
+        utc: bool = False,
+    ) -> None:
+        self.level = level
+        self.stream_name = stream
+        self.colors = colors
+        self.show_context = show_context
+        self.utc = utc
+        self._lock = threading.Lock()
+        self.written: dict[int, int] = {}
+        self._renderers: dict[bool, ConsoleRenderer] = {}
+
+    def _stream(self) -> TextIO | None:
+        return sys.stdout if self.stream_name == "stdout" else sys.stderr
+
+    def write(self, levelno: int, event: Mapping[str, Any], data: bytes | None) -> None:
+        """Render and write one event."""
+        stream = self._stream()
+        if stream is None:
+            return
+        color = use_color(stream, self.colors)
+        renderer = self._renderers.get(color)
+        if renderer is None:
+            renderer = ConsoleRenderer(color=color, show_context=self.show_context, utc=self.utc)
+            self._renderers[color] = renderer
+        text = renderer.render(event)
+        try:
+            with self._lock:
+                stream.write(text + "\n")
+                stream.flush()
+                self.written[levelno] = self.written.get(levelno, 0) + 1
+        except Exception as exc:  # noqa: BLE001 - a closed or broken console never crashes us
+            error_reporter.report("console", f"cannot write to the console: {exc!r}")
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Flush the console stream."""
+        stream = self._stream()
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Nothing to close: the console belongs to the application."""
+
+    def stats(self) -> dict[str, Any]:
+        """Records written per level."""
+        with self._lock:
+            return {"written": {level_name(k): v for k, v in sorted(self.written.items())}}
+
+
+class TextLines:
+    """Feeds a file sink console-format text instead of JSON (``structured_enabled: false``)."""
+
+    needs_bytes = False
+
+    def __init__(self, inner: Any, *, utc: bool = False) -> None:
+        self.inner = inner
+        self.level: int = inner.level
+        self._renderer = ConsoleRenderer(color=False, show_context=True, utc=utc)
+
+    def write(self, levelno: int, event: Mapping[str, Any], data: bytes | None) -> None:
+        """Render the event as console text and pass it on as the line's bytes."""
+        text = self._renderer.render(event).encode("utf-8", "backslashreplace")
+        self.inner.write(levelno, event, text)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Flush the inner sink."""
+        return bool(self.inner.flush(timeout))
+
+    def close(self, timeout: float | None = None) -> None:
+        """Close the inner sink."""
+        self.inner.close(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """The inner sink's counters."""
+        return dict(self.inner.stats())

@@ -1,0 +1,226 @@
+"""Background upkeep of a log directory: compression of closed segments and retention.
+
+Runs on its own daemon thread so a rotation never stalls the writer. Only closed segments
+are touched: never the segment a live process is writing (the newest of a stream whose
+process is alive).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._core.errors import error_reporter
+from .segments import Segment, list_segments, stream_alive
+
+__all__ = ["Maintenance", "RetentionPolicy", "apply_retention", "compress_segment"]
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """Delete closed segments older than ``max_age`` seconds or beyond ``max_total_bytes``."""
+
+    max_age: float | None = None
+    max_total_bytes: int | None = None
+
+
+def compress_segment(path: Path, method: str = "gzip") -> Path:
+    """Compress a closed segment next to itself, keep its mtime, remove the original.
+
+    The compressed file appears under its final name only when complete (written to a
+    temporary name, then renamed), so a crash never leaves a half file that readers trust.
+    """
+    suffix = ".gz" if method == "gzip" else ".zst"
+    final = path.with_name(path.name + suffix)
+    tmp = path.with_name(f"{path.name}{suffix}.{os.getpid()}.tmp")
+    st = path.stat()
+    try:
+        with open(path, "rb") as src:
+            if method == "gzip":
+                with gzip.open(tmp, "wb", compresslevel=6) as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+            else:
+                import zstandard
+
+                compressor = zstandard.ZstdCompressor(level=3)
+                with open(tmp, "wb") as raw, compressor.stream_writer(raw) as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+        os.chmod(tmp, st.st_mode & 0o777)
+        os.utime(tmp, (st.st_atime, st.st_mtime))
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    path.unlink(missing_ok=True)
+    return final
+
+
+def _closed_segments(
+    streams: dict[str, list[Segment]], active: Callable[[str], bool]
+) -> tuple[list[Segment], list[Segment]]:
+    closed: list[Segment] = []
+    open_: list[Segment] = []
+    for stream, segs in streams.items():
+        live = active(stream)
+        for i, seg in enumerate(segs):
+            if live and i == len(segs) - 1 and seg.compression is None:
+                open_.append(seg)
+            else:
+                closed.append(seg)
+    return closed, open_
+
+
+def apply_retention(
+    directory: Path,
+    policy: RetentionPolicy,
+    *,
+    prefix: str | None = None,
+    now: float | None = None,
+    dry_run: bool = False,
+    active: Callable[[str], bool] = stream_alive,
+) -> list[Path]:
+    """Delete (or, with ``dry_run``, list) the closed segments the policy no longer keeps.
+
+    Returns the deleted paths, oldest first.
+    """
+    if policy.max_age is None and policy.max_total_bytes is None:
+        return []
+    now = time.time() if now is None else now
+    closed, open_ = _closed_segments(list_segments(directory, prefix), active)
+    sized: list[tuple[float, int, Segment]] = []
+    for seg in closed + open_:
+        try:
+            st = seg.path.stat()
+        except OSError:
+            continue
+        sized.append((st.st_mtime, st.st_size, seg))
+    total = sum(size for _, size, _ in sized)
+    open_set = {id(s) for s in open_}
+    doomed: list[Path] = []
+    for mtime, size, seg in sorted(sized, key=lambda t: t[0]):
+        if id(seg) in open_set:
+            continue
+        too_old = policy.max_age is not None and now - mtime > policy.max_age
+        too_big = policy.max_total_bytes is not None and total > policy.max_total_bytes
+        if not (too_old or too_big):
+            continue
+        doomed.append(seg.path)
+        total -= size
+    if not dry_run:
+        for path in doomed:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+    return doomed
+
+
+class Maintenance:
+    """A daemon thread that compresses rotated segments and applies retention."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        prefix: str,
+        compression: str | None,
+        retention: RetentionPolicy,
+    ) -> None:
+        self.directory = directory
+        self.prefix = prefix
+        self.compression = compression
+        self.retention = retention
+        self.compressed = 0
+        self.deleted = 0
+        self._jobs: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def segment_closed(self, path: Path) -> None:
+        """Called by the writer after a rotation: compress it, then apply retention."""
+        self._submit("closed", path)
+
+    def sweep(self) -> None:
+        """Compress closed segments left by dead processes and apply retention (at start-up)."""
+        self._submit("sweep", None)
+
+    def _submit(self, kind: str, arg: Any) -> None:
+        if kind == "closed" and not self.compression and not self._has_retention():
+            return
+        self._idle.clear()
+        self._jobs.put((kind, arg))
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="plexichat-log-maintenance", daemon=True
+                )
+                self._thread.start()
+
+    def _has_retention(self) -> bool:
+        return self.retention.max_age is not None or self.retention.max_total_bytes is not None
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until queued jobs are done (tests, shutdown)."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                kind, arg = self._jobs.get(timeout=5.0)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():
+                        self._thread = None
+                        self._idle.set()
+                        return
+                continue
+            try:
+                if kind == "closed":
+                    if self.compression:
+                        self._compress(arg)
+                else:
+                    self._sweep()
+                if self._has_retention():
+                    self.deleted += len(
+                        apply_retention(self.directory, self.retention, prefix=self.prefix)
+                    )
+            except Exception as exc:  # noqa: BLE001 - upkeep never crashes the application
+                error_reporter.report("maintenance", f"log directory upkeep failed: {exc!r}")
+            if self._jobs.empty():
+                self._idle.set()
+
+    def _compress(self, path: Path) -> None:
+        if not self.compression:
+            return
+        try:
+            compress_segment(path, self.compression)
+        except FileNotFoundError:  # another process compressed or removed it first
+            return
+        self.compressed += 1
+
+    def _sweep(self) -> None:
+        now = time.time()
+        for entry in self.directory.glob(f"{self.prefix}.*.tmp"):
+            try:
+                if now - entry.stat().st_mtime > 600:
+                    entry.unlink()
+            except OSError:
+                pass
+        if not self.compression:
+            return
+        closed, _ = _closed_segments(list_segments(self.directory, self.prefix), stream_alive)
+        for seg in closed:
+            if seg.compression is None:
+                self._compress(seg.path)
