@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,6 @@ import pytest
 
 from plexichat.core.logging import clear_context, shutdown_logging
 from plexichat.core.logging._core.errors import error_reporter
-from plexichat.core.logging._core.handler import PlexiHandler
 
 
 @pytest.fixture(autouse=True)
@@ -25,24 +23,6 @@ def _fresh_logging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     shutdown_logging()
     clear_context()
     error_reporter.reset()
-
-
-@pytest.fixture
-def fast_path() -> Iterator[None]:
-    """Detach pytest's own capture handlers from the root logger for the test.
-
-    With only the PlexiChat handler on the chain, PlexiChat loggers take their fast path
-    (no LogRecord); with pytest's handlers present they take the stdlib path.
-    """
-    root = logging.getLogger()
-    others = [h for h in root.handlers if not isinstance(h, PlexiHandler)]
-    for handler in others:
-        root.removeHandler(handler)
-    try:
-        yield
-    finally:
-        for handler in others:
-            root.addHandler(handler)
 
 
 @pytest.fixture
