@@ -1,0 +1,1 @@
+"""Private implementation of the ``plexichat-logs`` commands, one module per command group."""
