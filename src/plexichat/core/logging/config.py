@@ -54,7 +54,7 @@ def set_logging_profile(name: str) -> LoggingConfig:
     Raises:
         ConfigError: ``name`` is not a profile.
     """
-    if name not in PROFILES:
+    if not isinstance(name, str) or name not in PROFILES:
         raise ConfigError(
             f"unknown logging profile {name!r}: choose one of {', '.join(PROFILE_NAMES)}"
         )

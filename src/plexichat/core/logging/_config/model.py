@@ -42,14 +42,31 @@ _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 _THRESHOLD_CHOICES = ", ".join(LEVEL_CHOICES[:6])
 
 
+def _level_text(levelno: int) -> str:
+    """The name of a level number if it reads back as that number, else the number as text."""
+    name = level_name(levelno)
+    try:
+        if parse_level(name) == levelno:
+            return name
+    except ValueError:
+        pass
+    return str(levelno)
+
+
 def _threshold(value: Any) -> str:
-    levelno = parse_level(value)
+    try:
+        levelno = parse_level(value)
+    except ValueError:
+        raise ValueError(
+            f"invalid log level {value!r}: allowed are {_THRESHOLD_CHOICES} "
+            "or a level number from 0 to 50"
+        ) from None
     if levelno > 50:
         raise ValueError(
             f"invalid threshold {value!r}: SECURITY and AUDIT records are never filtered out, "
             f"so a threshold must be one of {_THRESHOLD_CHOICES}"
         )
-    return level_name(levelno)
+    return _level_text(levelno)
 
 
 class LoggingConfig(BaseModel):
@@ -170,8 +187,14 @@ class LoggingConfig(BaseModel):
         for name, lvl in value.items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"invalid logger name {name!r} in third_party_levels")
-            levelno = parse_level(lvl)
-            out[name] = level_name(levelno) if levelno else "NOTSET"
+            try:
+                levelno = parse_level(lvl)
+            except ValueError:
+                raise ValueError(
+                    f"invalid level {lvl!r} for logger {name!r}: allowed are "
+                    f"{', '.join(LEVEL_CHOICES)}, NOTSET or a level number"
+                ) from None
+            out[name] = _level_text(levelno)
         return out
 
     @property

@@ -44,7 +44,14 @@ class Resolved:
 
 def _suggest(name: str, choices: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(name, choices, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown_setting(key: object, where: str) -> ConfigError:
+    return ConfigError(
+        f"unknown setting {key!r}{where}{_suggest(str(key), FIELDS)}. "
+        f"Allowed settings: {', '.join(FIELDS)}"
+    )
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -59,6 +66,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"cannot read logging config file {str(path)!r}: {exc.strerror or exc}"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"logging config file {str(path)!r} is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -72,32 +83,25 @@ def read_yaml(path: Path) -> dict[str, Any]:
         )
     for key in data:
         if key not in FIELDS:
-            raise ConfigError(
-                f"unknown setting {key!r} in {str(path)!r}{_suggest(str(key), FIELDS)} "
-                f"Allowed settings: {', '.join(FIELDS)}"
-            )
+            raise _unknown_setting(key, f" in {str(path)!r}")
     return data
 
 
 def _env_value(field: str, raw: str) -> Any:
     if field == "third_party_levels":
         text = raw.strip()
+        bad = f"invalid logging configuration: {field}={raw!r} (from env {env_name(field)}): "
+        allowed = "use 'logger=LEVEL,logger=LEVEL' (example: urllib3=WARNING,httpx=ERROR)"
         if text.startswith("{"):
             try:
                 return orjson.loads(text)
             except orjson.JSONDecodeError:
-                raise ConfigError(
-                    f"{env_name(field)}={raw!r} is not a JSON object; use "
-                    "'name=LEVEL,name=LEVEL' or a JSON object"
-                ) from None
+                raise ConfigError(f"{bad}not a JSON object; {allowed} or a JSON object") from None
         pairs: dict[str, str] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, sep, lvl = part.partition("=")
             if not sep or not name.strip():
-                raise ConfigError(
-                    f"{env_name(field)}={raw!r}: {part!r} is not 'logger=LEVEL' "
-                    "(example: urllib3=WARNING,httpx=ERROR)"
-                )
+                raise ConfigError(f"{bad}{part!r} is not 'logger=LEVEL'; {allowed}")
             pairs[name.strip()] = lvl.strip()
         return pairs
     if raw.strip().lower() in ("none", "null") and field in _NULLABLE:
@@ -137,10 +141,7 @@ def resolve(
     overrides = dict(overrides or {})
     for key in overrides:
         if key not in FIELDS:
-            raise ConfigError(
-                f"unknown setting {key!r}{_suggest(key, FIELDS)} "
-                f"Allowed settings: {', '.join(FIELDS)}"
-            )
+            raise _unknown_setting(key, "")
     _warn_unknown_env(env)
     path_text = file if file is not None else env.get("PLEXICHAT_LOG_CONFIG_FILE")
     path = Path(path_text) if path_text else None
@@ -152,15 +153,17 @@ def resolve(
         overrides.get("profile") or env.get("PLEXICHAT_LOG_PROFILE") or file_data.get("profile")
     )
     if profile is not None:
-        if profile not in PROFILES:
+        if not isinstance(profile, str) or profile not in PROFILES:
             raise ConfigError(
-                f"unknown logging profile {profile!r}: choose one of {', '.join(PROFILE_NAMES)}"
+                f"invalid logging configuration: profile={profile!r} "
+                f"(from {_profile_source(overrides, env, path)}): unknown logging profile; "
+                f"choose one of {', '.join(PROFILE_NAMES)}"
             )
         for key, value in PROFILES[profile].items():
             values[key] = value
             sources[key] = f"profile {profile}"
         values["profile"] = profile
-        sources["profile"] = _profile_source(overrides, env)
+        sources["profile"] = _profile_source(overrides, env, path)
     layers: list[tuple[str, dict[str, Any]]] = [(f"file {path}", file_data)]
     env_data: dict[str, Any] = {}
     env_sources: dict[str, str] = {}
@@ -192,12 +195,12 @@ def resolve(
     return Resolved(config, sources, path)
 
 
-def _profile_source(overrides: Mapping[str, Any], env: Mapping[str, str]) -> str:
+def _profile_source(overrides: Mapping[str, Any], env: Mapping[str, str], path: Path | None) -> str:
     if overrides.get("profile"):
         return "code"
     if env.get("PLEXICHAT_LOG_PROFILE"):
         return "env PLEXICHAT_LOG_PROFILE"
-    return "file"
+    return f"file {path}"
 
 
 def _merge(key: str, below: Any, value: Any) -> Any:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal
+from fractions import Fraction
 
 __all__ = ["format_duration", "format_size", "parse_duration", "parse_size"]
 
@@ -32,23 +35,27 @@ DURATION_HELP = (
 def parse_size(value: object) -> int | None:
     """Return a size in bytes, or None when the value turns the feature off.
 
+    ``False`` also means off: YAML reads an unquoted ``off`` as ``False``.
+
     Raises:
         ValueError: naming the bad value and the accepted forms.
     """
-    if value is None:
+    if value is None or value is False:
         return None
     if isinstance(value, bool):
         raise ValueError(f"invalid size {value!r}: expected {SIZE_HELP}")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError(f'invalid size {value!r}: must be > 0 (use "off" to disable)')
+        if not math.isfinite(value) or int(value) <= 0:
+            raise ValueError(
+                f'invalid size {value!r}: must be at least 1 byte (use "off" to disable)'
+            )
         return int(value)
     if isinstance(value, str):
         if value.strip().lower() in _OFF:
             return None
         m = _NUMBER_UNIT.match(value)
         if m and m.group(2).lower() in _SIZE_UNITS:
-            size = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+            size = int(Fraction(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
             if size > 0:
                 return size
     raise ValueError(f"invalid size {value!r}: expected {SIZE_HELP}")
@@ -57,16 +64,20 @@ def parse_size(value: object) -> int | None:
 def parse_duration(value: object) -> float | None:
     """Return a duration in seconds, or None when the value turns the feature off.
 
+    ``False`` also means off: YAML reads an unquoted ``off`` as ``False``.
+
     Raises:
         ValueError: naming the bad value and the accepted forms.
     """
-    if value is None:
+    if value is None or value is False:
         return None
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}: expected {DURATION_HELP}")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError(f'invalid duration {value!r}: must be > 0 (use "off" to disable)')
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(
+                f'invalid duration {value!r}: must be a finite number > 0 (use "off" to disable)'
+            )
         return float(value)
     if isinstance(value, str):
         text = value.strip().lower()
@@ -77,28 +88,35 @@ def parse_duration(value: object) -> float | None:
         m = _NUMBER_UNIT.match(text)
         if m and m.group(2) in _DURATION_UNITS:
             seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-            if seconds > 0:
+            if 0 < seconds < math.inf:
                 return seconds
     raise ValueError(f"invalid duration {value!r}: expected {DURATION_HELP}")
 
 
+def _plain(seconds: float) -> str:
+    """A number without exponent or trailing zeros: ``1.5``, ``90``, ``0.0000001``."""
+    text = format(Decimal(repr(float(seconds))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def format_size(size: int | None) -> str:
-    """``104857600`` -> ``"100 MB"`` style text for display."""
+    """``100000000`` -> ``"100 MB"`` style text for display; ``parse_size`` reads it back."""
     if size is None:
         return "off"
-    for unit, factor in (("TB", 1000**4), ("GB", 1000**3), ("MB", 1000**2), ("KB", 1000)):
-        if size >= factor and size % (factor // 1000 or 1) == 0:
-            number = size / factor
-            return f"{number:g} {unit}"
+    for unit, digits in (("TB", 12), ("GB", 9), ("MB", 6), ("KB", 3)):
+        whole, frac = divmod(size, 10**digits)
+        if whole and frac % 10 ** (digits - 3) == 0:
+            decimals = str(frac).rjust(digits, "0")[:3].rstrip("0")
+            return f"{whole}.{decimals} {unit}" if decimals else f"{whole} {unit}"
     return f"{size} B"
 
 
 def format_duration(seconds: float | None) -> str:
-    """``86400`` -> ``"1 day"`` style text for display."""
+    """``86400`` -> ``"1 day"`` style text for display; ``parse_duration`` reads it back."""
     if seconds is None:
         return "off"
     for unit, factor in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= factor and seconds % factor == 0:
             n = int(seconds // factor)
             return f"{n} {unit}{'s' if n != 1 else ''}"
-    return f"{seconds:g} seconds"
+    return f"{_plain(seconds)} seconds"

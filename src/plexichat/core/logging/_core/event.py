@@ -23,6 +23,8 @@ from .levels import category_value, level_name, severity_number
 
 __all__ = [
     "RECORD_ATTRS",
+    "RESERVED_EXTRA_KEYS",
+    "SCHEMA_KEYS",
     "STRUCTURED_KEYS",
     "build_event",
     "event_from_record",
@@ -44,6 +46,35 @@ RECORD_ATTRS = frozenset(
     | {"message", "asctime", "taskName", "plexi_reserved"}
 )
 """Attribute names of a stdlib LogRecord: reserved, they never become fields by ``extra=``."""
+
+SCHEMA_KEYS = frozenset(
+    {
+        "timestamp",
+        "level",
+        "category",
+        "message",
+        "module",
+        "function",
+        "line",
+        "context",
+        "metadata",
+        "performance_data",
+        "logger",
+        "severity_number",
+        "exception",
+        "stack",
+        "trace_id",
+        "span_id",
+        "stream",
+        "seq",
+        "tag",
+    }
+)
+"""Top-level keys of the record schema."""
+
+RESERVED_EXTRA_KEYS = RECORD_ATTRS | (SCHEMA_KEYS - STRUCTURED_KEYS)
+"""Keys of ``extra=`` that are moved under ``metadata`` (they name record attributes or
+schema fields, so they must never clobber them)."""
 
 _DEFAULT_CATEGORY = "system"
 _MODULES: dict[str, str] = {}
@@ -95,7 +126,9 @@ def format_message(msg: object, args: Any) -> str:
     try:
         return str(text % args)
     except Exception as exc:  # noqa: BLE001
-        return f"{text} [unformatted args: {safe_repr(args)}; {type(exc).__name__}: {exc}]"
+        return (
+            f"{text} [unformatted args: {safe_repr(args)}; {type(exc).__name__}: {_safe_str(exc)}]"
+        )
 
 
 def exception_info(exc_info: object) -> dict[str, Any] | None:
@@ -125,7 +158,7 @@ def exception_info(exc_info: object) -> dict[str, Any] | None:
     except Exception as exc:  # noqa: BLE001
         return {
             "type": "<unknown>",
-            "message": f"exception info unavailable: {exc!r}",
+            "message": f"exception info unavailable: {safe_repr(exc)}",
             "traceback": [],
         }
 
@@ -214,7 +247,13 @@ def split_extra(
     for source in (extra, fields):
         if not source:
             continue
-        for key, value in source.items():
+        items = _items(source)
+        if items is None:
+            metadata["extra" if source is extra else "fields"] = safe_repr(source)
+            continue
+        for key, value in items:
+            if type(key) is not str:  # non-str keys by repr; str subclasses as plain str
+                key = str.__str__(key) if isinstance(key, str) else safe_repr(key)
             if key == "category":
                 category = value
             elif key == "context":
@@ -223,15 +262,25 @@ def split_extra(
                 metadata.update(_as_mapping(value, "metadata"))
             elif key == "performance_data":
                 perf = {**(perf or {}), **_as_mapping(value, "performance_data")}
-            elif source is extra and key in RECORD_ATTRS:
-                metadata[key if isinstance(key, str) else safe_repr(key)] = value
+            elif source is extra and key in RESERVED_EXTRA_KEYS:
+                metadata[key] = value
             elif source is fields:
                 call_context = {**(call_context or {}), key: value}
             else:
-                context[key if isinstance(key, str) else safe_repr(key)] = value
+                context[key] = value
     if call_context:
         context.update(call_context)
     return category, context, metadata, perf
+
+
+def _items(source: object) -> list[tuple[Any, Any]] | None:
+    """The items of ``extra=`` / keyword fields, or None when it is not a usable mapping."""
+    if not isinstance(source, Mapping):
+        return None
+    try:
+        return list(source.items())
+    except Exception:  # noqa: BLE001 - hostile mapping
+        return None
 
 
 def with_bound(context: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +302,12 @@ def event_from_record(record: logging.LogRecord) -> Event:
     category, context, metadata, perf = split_extra(extra_keys, None)
     reserved = attrs.get("plexi_reserved")
     if reserved:
-        metadata.update(reserved)
+        # Set by PlexiLogger.makeRecord; a plain logger's ``extra`` may hold anything here.
+        found = _items(reserved)
+        if found is None:
+            metadata["plexi_reserved"] = reserved
+        else:
+            metadata.update((k if isinstance(k, str) else safe_repr(k), v) for k, v in found)
     stack = record.stack_info if isinstance(record.stack_info, str) else None
     return build_event(
         record.created,
@@ -280,6 +334,8 @@ def _default(value: Any) -> Any:
         return str(value)
     if isinstance(value, set | frozenset):
         return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
     return safe_repr(value)
 
 
@@ -295,21 +351,31 @@ def to_json(event: Mapping[str, Any]) -> bytes:
         pass
     try:
         return orjson.dumps(_sanitize(event, 0, set()), default=_default, option=_OPTIONS)
-    except Exception as exc:  # noqa: BLE001 - last resort: a minimal, valid record
-        return orjson.dumps(
-            {
-                "timestamp": event.get("timestamp", iso_utc(0.0)),
-                "level": _sanitize(event.get("level", "ERROR"), 0, set()),
-                "category": "system",
-                "message": f"<unserializable log record: {type(exc).__name__}>",
-            }
-        )
+    except Exception:  # noqa: BLE001
+        pass
+    # Last resort: field by field, so one hopeless value does not cost the others.
+    out: dict[str, Any] = {}
+    try:
+        items = list(event.items())
+    except Exception:  # noqa: BLE001
+        items = []
+    for key, value in items:
+        cleaned: Any
+        try:
+            cleaned = _sanitize(value, 0, set())
+            orjson.dumps(cleaned, option=_OPTIONS)
+        except Exception as exc:  # noqa: BLE001
+            cleaned = f"<unserializable {type(value).__name__}: {type(exc).__name__}>"
+        out[_key_text(key)] = cleaned
+    out.setdefault("timestamp", iso_utc(0.0))
+    return orjson.dumps(out)
 
 
 _MAX_DEPTH = 64
 
 
 def _clean_str(text: str) -> str:
+    text = str.__str__(text)  # a plain str, whatever a subclass overrides
     try:
         text.encode("utf-8")
         return text
@@ -317,9 +383,22 @@ def _clean_str(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def _key_text(key: object) -> str:
+    """A dict key as the first pass renders it (``OPT_NON_STR_KEYS``): None -> "null", ..."""
+    if isinstance(key, str):
+        return _clean_str(key)
+    if isinstance(key, int) and not isinstance(key, bool):
+        return _big_int(int(key))
+    try:
+        rendered = orjson.loads(orjson.dumps({key: None}, option=_OPTIONS))
+        return _clean_str(next(iter(rendered)))
+    except Exception:  # noqa: BLE001
+        return _clean_str(safe_repr(key))
+
+
 def _sanitize(value: Any, depth: int, seen: set[int]) -> Any:
     if isinstance(value, str):
-        return _clean_str(str(value))
+        return _clean_str(value)
     if value is None or isinstance(value, bool | float):
         return value
     if isinstance(value, int):
@@ -333,15 +412,10 @@ def _sanitize(value: Any, depth: int, seen: set[int]) -> Any:
         seen.add(marker)
         try:
             if isinstance(value, Mapping):
-                return {
-                    _clean_str(k if isinstance(k, str) else safe_repr(k)): _sanitize(
-                        v, depth + 1, seen
-                    )
-                    for k, v in list(value.items())
-                }
+                return {_key_text(k): _sanitize(v, depth + 1, seen) for k, v in list(value.items())}
             return [_sanitize(v, depth + 1, seen) for v in list(value)]
         except Exception:  # noqa: BLE001 - hostile container
-            return safe_repr(value)
+            return _clean_str(safe_repr(value))
         finally:
             seen.discard(marker)
     return _clean_str(safe_repr(value))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from .errors import error_reporter
@@ -43,6 +43,9 @@ class PlexiHandler(logging.Handler):
         super().__init__(level)
         self._sinks: tuple[Sink, ...] = ()
         self._needs_bytes = False
+        self._closed = False
+        self.on_reopen: Callable[[], None] | None = None
+        """Called when a record reaches the handler after ``close()`` (see :meth:`close`)."""
 
     @property
     def sinks(self) -> tuple[Sink, ...]:
@@ -53,10 +56,14 @@ class PlexiHandler(logging.Handler):
         """Replace the sinks atomically (a running call finishes with the old ones)."""
         self._needs_bytes = any(s.needs_bytes for s in sinks)
         self._sinks = sinks
+        if sinks:
+            self._closed = False
 
     def emit_event(self, levelno: int, event: dict[str, Any]) -> None:
         """Serialize ``event`` once and give it to every sink whose level admits it."""
         try:
+            if not self._sinks and self._closed and self.on_reopen is not None:
+                self.on_reopen()
             data = to_json(event) if self._needs_bytes else b""
             for sink in self._sinks:
                 if levelno >= sink.level:
@@ -89,8 +96,13 @@ class PlexiHandler(logging.Handler):
                 error_reporter.report("flush", f"could not flush logs: {exc!r}")
 
     def close(self) -> None:
-        """Close every sink; called by ``logging.shutdown`` at exit."""
+        """Close every sink; called by ``logging.shutdown`` at exit and by ``dictConfig``.
+
+        Like stdlib's stream handlers, a closed handler that still receives records keeps
+        working: the sinks are opened again from the active configuration.
+        """
         sinks, self._sinks = self._sinks, ()
+        self._closed = True
         for sink in sinks:
             try:
                 sink.close()

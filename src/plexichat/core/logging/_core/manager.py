@@ -30,6 +30,7 @@ class LoggingManager:
 
     def __init__(self) -> None:
         self.handler = PlexiHandler()
+        self.handler.on_reopen = self._reopen
         self._lock = threading.RLock()
         self._resolved: Resolved | None = None
         self._overrides: dict[str, Any] = {}
@@ -136,6 +137,13 @@ class LoggingManager:
             old_maintenance.wait_idle(5.0)
         if maintenance is not None:
             maintenance.sweep()
+
+    def _reopen(self) -> None:
+        """The handler was closed from outside (``dictConfig``, ``logging.shutdown``) but
+        still receives records: open the sinks of the active configuration again."""
+        with self._lock:
+            if self._resolved is not None and not self.handler.sinks:
+                self._apply(self._resolved)
 
     def _apply_third_party(self, wanted: Mapping[str, str]) -> None:
         for name, previous in self._third_party.items():
