@@ -1,0 +1,17 @@
+# Basic settings
+export PLEXICHAT_LOG_LEVEL=INFO
+export PLEXICHAT_LOG_DIRECTORY=logs
+export PLEXICHAT_LOG_CONSOLE_ENABLED=true
+export PLEXICHAT_LOG_FILE_ENABLED=true
+
+# Performance monitoring
+export PLEXICHAT_LOG_PERFORMANCE_ENABLED=true
+export PLEXICHAT_LOG_PERFORMANCE_INTERVAL=30
+
+# Security logging
+export PLEXICHAT_LOG_SECURITY_ENABLED=true
+export PLEXICHAT_LOG_AUDIT_ENABLED=true
+
+# Alerts
+export PLEXICHAT_LOG_ALERTS_ENABLED=true
+export PLEXICHAT_LOG_ALERT_EMAIL=admin@example.com
