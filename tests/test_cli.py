@@ -42,9 +42,7 @@ def test_tail_merges_streams_by_time(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert out[0] == "[2024-01-15 10:30:45] [INFO    ] t: a1"
 
 
-def test_tail_json_passes_lines_through(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_tail_json_passes_lines_through(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--json prints the stored lines unchanged, -n limits to the last ones."""
     _two_streams(tmp_path)
     assert main(["tail", str(tmp_path), "--no-follow", "--json", "-n", "2"]) == 0
@@ -53,9 +51,7 @@ def test_tail_json_passes_lines_through(
     assert all('"stream":' in line and '"seq":' in line for line in lines)
 
 
-def test_tail_rejects_missing_directory(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_tail_rejects_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A directory that does not exist is a usage error (exit 2) with the reason."""
     assert main(["tail", str(tmp_path / "nope"), "--no-follow"]) == 2
     assert "is not a directory" in capsys.readouterr().err
@@ -67,7 +63,15 @@ def test_tail_follows_new_lines_from_other_processes(tmp_path: Path) -> None:
     log_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXICHAT_LOG_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "plexichat.core.logging.cli", "tail", str(log_dir), "--interval", "0.05"],
+        [
+            sys.executable,
+            "-m",
+            "plexichat.core.logging.cli",
+            "tail",
+            str(log_dir),
+            "--interval",
+            "0.05",
+        ],
         stdout=subprocess.PIPE,
         env=env,
     )

@@ -96,10 +96,10 @@ def test_threads_do_not_inherit_without_helper() -> None:
     """A plain thread starts with an empty context; run_in_context carries the fields."""
     logger = get_logger("thr")
     with capture_logs() as events, log_context(request_id="r9"):
-        t = threading.Thread(target=lambda: logger.info("plain"))
+        t = threading.Thread(target=logger.info, args=("plain",))
         t.start()
         t.join()
-        t2 = threading.Thread(target=run_in_context(lambda: logger.info("helped")))
+        t2 = threading.Thread(target=run_in_context(logger.info), args=("helped",))
         t2.start()
         t2.join()
     by_msg = {e["message"]: e.get("context") for e in events}

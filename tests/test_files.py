@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from plexichat.core.logging.sinks.maintenance import RetentionPolicy, apply_rete
 from plexichat.core.logging.sinks.segments import list_segments
 from plexichat.core.logging.testing import read_log_records
 
-QUIET = {
+QUIET: dict[str, Any] = {
     "console_enabled": False,
     "compression_enabled": False,
     "retention_age": "off",
@@ -54,7 +55,9 @@ def test_flush_waits_for_non_blocking_writer(log_dir: Path) -> None:
     configure_logging(directory=log_dir, non_blocking=True, flush_interval=60, **QUIET)
     get_logger("nb").info("queued")
     time.sleep(0.05)
-    assert not log_dir.exists() or _segments(log_dir) == [] or not _segments(log_dir)[0].stat().st_size
+    assert (
+        not log_dir.exists() or _segments(log_dir) == [] or not _segments(log_dir)[0].stat().st_size
+    )
     assert flush_logging(5.0)
     assert [r["message"] for r in read_log_records(log_dir)] == ["queued"]
 
@@ -183,7 +186,12 @@ def test_full_queue_drops_low_levels_but_never_security(
     logger = get_logger("full")
     for i in range(200):
         logger.info("info %d", i)
-    sec = threading.Thread(target=lambda: [logger.security("sec %d", i) for i in range(40)])
+
+    def security_burst() -> None:
+        for i in range(40):
+            logger.security("sec %d", i)
+
+    sec = threading.Thread(target=security_burst)
     sec.start()
     time.sleep(0.2)
     assert sec.is_alive()  # blocked: waiting for room, not dropping
@@ -345,7 +353,9 @@ def test_full_disk_recovers_without_loss(
         logger.info("after freeing %d", i)
     flush_logging()
     messages = [r["message"] for r in read_log_records(log_dir)]
-    expected = [f"during full disk {i}" for i in range(50)] + [f"after freeing {i}" for i in range(50)]
+    expected = [f"during full disk {i}" for i in range(50)] + [
+        f"after freeing {i}" for i in range(50)
+    ]
     assert messages == expected
     assert "works again" in capfd.readouterr().err
 

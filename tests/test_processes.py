@@ -51,9 +51,7 @@ def test_four_processes_80000_records_exactly_once(tmp_path: Path) -> None:
     """4 x 20,000 records with 1 MB rotation: every record present once, none torn."""
     log_dir = tmp_path / "logs"
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(log_dir), f"p{n}", "20000"], env=_env()
-        )
+        subprocess.Popen([sys.executable, "-c", WRITER, str(log_dir), f"p{n}", "20000"], env=_env())
         for n in range(4)
     ]
     for proc in procs:

@@ -24,7 +24,9 @@ SPEC_BLOCKS = {
 }
 
 
-def _run(script: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    script: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PLEXICHAT_LOG_")}
     return subprocess.run(
         [sys.executable, "-c", script],
@@ -40,10 +42,8 @@ def test_examples_match_the_spec() -> None:
     """The files in examples/ are the spec's code blocks, byte for byte."""
     if not SPEC.exists():
         pytest.skip(f"spec not found at {SPEC} (it lives in ../shared beside the repo)")
-    blocks = dict(
-        (title, body)
-        for title, body in re.findall(r"### ([^\n]+)\n\n```\w+\n(.*?)```", SPEC.read_text(), re.S)
-    )
+    pattern = r"### ([^\n]+)\n\n```\w+\n(.*?)```"
+    blocks = dict(re.findall(pattern, SPEC.read_text(), re.S))
     for title, name in SPEC_BLOCKS.items():
         assert (EXAMPLES / name).read_text() == blocks[title], name
 
