@@ -37,8 +37,11 @@ __all__ = [
 
 
 def get_logging_config() -> LoggingConfig:
-    """Return the active configuration (what would apply, if logging is not configured yet)."""
-    return get_logging_manager().config
+    """Return a copy of the active configuration (what would apply, if not configured yet).
+
+    Changing the copy changes nothing; pass changes to ``configure_logging`` instead.
+    """
+    return get_logging_manager().config.model_copy(deep=True)
 
 
 def config_sources() -> dict[str, str]:

@@ -46,11 +46,9 @@ def _level_text(levelno: int) -> str:
     """The name of a level number if it reads back as that number, else the number as text."""
     name = level_name(levelno)
     try:
-        if parse_level(name) == levelno:
-            return name
-    except ValueError:
-        pass
-    return str(levelno)
+        return name if parse_level(name) == levelno else str(levelno)
+    except ValueError:  # an unnamed level ("Level 25") or a name that does not read back
+        return str(levelno)
 
 
 def _threshold(value: Any) -> str:
@@ -84,57 +82,73 @@ class LoggingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
     profile: Literal["development", "testing", "production", "debug"] | None = Field(
-        None, description="The preset the configuration started from."
+        default=None, description="The preset the configuration started from."
     )
     level: str = Field(
-        "INFO", description="Minimum level: TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL."
+        default="INFO", description="Minimum level: TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL."
     )
-    directory: Path = Field(Path("logs"), description="Directory of the segment files.")
-    console_enabled: bool = Field(True, description="Write records to the console.")
-    console_level: str | None = Field(None, description="Console minimum level (default: level).")
+    directory: Path = Field(default=Path("logs"), description="Directory of the segment files.")
+    console_enabled: bool = Field(default=True, description="Write records to the console.")
+    console_level: str | None = Field(
+        default=None, description="Console minimum level (default: level)."
+    )
     console_colors: bool = Field(
-        True, description="Color the console on a TTY (NO_COLOR/FORCE_COLOR win)."
+        default=True, description="Color the console on a TTY (NO_COLOR/FORCE_COLOR win)."
     )
-    console_stream: Literal["stderr", "stdout"] = Field("stderr", description="Console stream.")
-    console_show_context: bool = Field(False, description="Show context fields after the message.")
-    console_utc: bool = Field(False, description="Console times in UTC instead of local time.")
-    file_enabled: bool = Field(True, description="Write JSON-lines segment files.")
-    file_level: str | None = Field(None, description="File minimum level (default: level).")
-    file_prefix: str = Field("plexichat", description="First part of segment file names.")
+    console_stream: Literal["stderr", "stdout"] = Field(
+        default="stderr", description="Console stream."
+    )
+    console_show_context: bool = Field(
+        default=False, description="Show context fields after the message."
+    )
+    console_utc: bool = Field(
+        default=False, description="Console times in UTC instead of local time."
+    )
+    file_enabled: bool = Field(default=True, description="Write JSON-lines segment files.")
+    file_level: str | None = Field(default=None, description="File minimum level (default: level).")
+    file_prefix: str = Field(default="plexichat", description="First part of segment file names.")
     structured_enabled: bool = Field(
-        True, description="Segment files hold JSON lines (false: console-format text lines)."
+        default=True,
+        description="Segment files hold JSON lines (false: console-format text lines).",
     )
-    non_blocking: bool = Field(True, description="Write files from a background thread.")
-    queue_size: int = Field(10_000, ge=16, le=10_000_000, description="Records the queue holds.")
+    non_blocking: bool = Field(default=True, description="Write files from a background thread.")
+    queue_size: int = Field(
+        default=10_000, ge=16, le=10_000_000, description="Records the queue holds."
+    )
     flush_interval: float = Field(
-        1.0, gt=0, le=60, description="Longest time a queued record waits before it is written."
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Longest time a queued record waits before it is written.",
     )
-    rotation_size: int | None = Field(100_000_000, description='Rotate at this size ("100 MB").')
+    rotation_size: int | None = Field(
+        default=100_000_000, description='Rotate at this size ("100 MB").'
+    )
     rotation_interval: float | None = Field(
-        86_400.0, description='Rotate after this long ("1 day").'
+        default=86_400.0, description='Rotate after this long ("1 day").'
     )
-    compression_enabled: bool = Field(True, description="Compress rotated segments.")
+    compression_enabled: bool = Field(default=True, description="Compress rotated segments.")
     compression: Literal["gzip", "zstd"] = Field(
-        "gzip", description="Compression of rotated segments."
+        default="gzip", description="Compression of rotated segments."
     )
     retention_age: float | None = Field(
-        30 * 86_400.0, description='Delete segments older than this ("30 days").'
+        default=30 * 86_400.0, description='Delete segments older than this ("30 days").'
     )
     retention_size: int | None = Field(
-        None, description='Keep the directory under this size ("10 GB").'
+        default=None, description='Keep the directory under this size ("10 GB").'
     )
     third_party_levels: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_THIRD_PARTY_LEVELS),
         description="Minimum level per third-party logger name.",
     )
-    performance_enabled: bool = Field(False, description="Collect performance metrics.")
+    performance_enabled: bool = Field(default=False, description="Collect performance metrics.")
     performance_interval: float = Field(
-        30.0, gt=0, le=86_400, description="Seconds between system samples."
+        default=30.0, gt=0, le=86_400, description="Seconds between system samples."
     )
-    security_enabled: bool = Field(True, description="Security event logging.")
-    audit_enabled: bool = Field(True, description="Audit trail logging.")
-    alerts_enabled: bool = Field(False, description="Performance and security alerts.")
-    alert_email: str | None = Field(None, description="Address alerts are e-mailed to.")
+    security_enabled: bool = Field(default=True, description="Security event logging.")
+    audit_enabled: bool = Field(default=True, description="Audit trail logging.")
+    alerts_enabled: bool = Field(default=False, description="Performance and security alerts.")
+    alert_email: str | None = Field(default=None, description="Address alerts are e-mailed to.")
 
     @field_validator("level", mode="before")
     @classmethod
