@@ -368,3 +368,15 @@ def test_list_segments_groups_by_stream(log_dir: Path) -> None:
     (log_dir / "notes.txt").write_text("not a segment")
     (streams,) = list_segments(log_dir).values()
     assert [s.index for s in streams] == list(range(1, len(streams) + 1))
+
+
+def test_directory_that_is_a_file_is_rejected_at_configure(tmp_path: Path) -> None:
+    """configure_logging refuses a directory path that is an existing regular file."""
+    from plexichat.core.logging import ConfigError
+
+    target = tmp_path / "taken"
+    target.write_text("x")
+    with pytest.raises(
+        ConfigError, match=r"directory='.*taken' \(from code\): it exists and is not"
+    ):
+        configure_logging(directory=target)

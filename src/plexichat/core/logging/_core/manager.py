@@ -107,6 +107,7 @@ class LoggingManager:
                 wanted.update({k: getattr(config, k) for k in config.model_fields_set})
             wanted.update(overrides)
             resolved = resolve(wanted, file=file if file is not None else self._file)
+            _check_directory(resolved)
             self._overrides = wanted
             if file is not None:
                 self._file = file
@@ -228,6 +229,16 @@ class LoggingManager:
             out["compressed_segments"] = self._maintenance.compressed
             out["deleted_segments"] = self._maintenance.deleted
         return out
+
+
+def _check_directory(resolved: Resolved) -> None:
+    cfg = resolved.config
+    if cfg.file_enabled and cfg.directory.exists() and not cfg.directory.is_dir():
+        raise ConfigError(
+            f"invalid logging configuration: directory={str(cfg.directory)!r} "
+            f"(from {resolved.sources.get('directory', 'code')}): it exists and is not a "
+            "directory; name a directory (it is created when missing) or set file_enabled=false"
+        )
 
 
 def _build_sinks(cfg: LoggingConfig) -> tuple[list[Sink], Maintenance | None]:
