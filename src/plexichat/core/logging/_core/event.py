@@ -105,25 +105,23 @@ def safe_repr(value: object) -> str:
 
 
 def _safe_str(value: object) -> str:
-    if isinstance(value, str):
+    """``str(value)`` as a plain str, or the safe repr when ``__str__`` fails."""
+    if type(value) is str:
         return value
     try:
-        text = str(value)
-        if isinstance(text, str):
-            return text
-    except Exception:  # noqa: BLE001
-        pass
-    return safe_repr(value)
+        return str.__str__(str(value))
+    except Exception:  # noqa: BLE001 - any user __str__ may fail
+        return safe_repr(value)
 
 
 def format_message(msg: object, args: Any) -> str:
     """Interpolate ``args`` into ``msg`` as stdlib does; a failing format is reported inline."""
-    text = msg if isinstance(msg, str) else _safe_str(msg)
-    if not args:
-        return text
-    if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
-        args = args[0]
+    text = _safe_str(msg)
     try:
+        if not args:
+            return text
+        if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            args = args[0]
         return str(text % args)
     except Exception as exc:  # noqa: BLE001
         return (
@@ -196,7 +194,7 @@ def build_event(
     event: Event = {
         "timestamp": iso_utc(created),
         "level": level_name(levelno),
-        "category": _DEFAULT_CATEGORY if category is None else category_value(category),
+        "category": _DEFAULT_CATEGORY if category is None else _category(category),
         "message": message,
         "module": module,
         "function": function,
@@ -222,12 +220,19 @@ def build_event(
     return event
 
 
+def _category(category: object) -> str:
+    try:
+        return category_value(category)
+    except Exception:  # noqa: BLE001 - a hostile category object
+        return f"<unprintable {type(category).__name__}>"
+
+
 def _as_mapping(value: object, what: str) -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        try:
+    try:
+        if isinstance(value, Mapping):
             return dict(value)
-        except Exception:  # noqa: BLE001 - hostile mapping
-            return {what: safe_repr(value)}
+    except Exception:  # noqa: BLE001 - hostile mapping
+        return {what: safe_repr(value)}
     return {what: value}
 
 
@@ -275,9 +280,9 @@ def split_extra(
 
 def _items(source: object) -> list[tuple[Any, Any]] | None:
     """The items of ``extra=`` / keyword fields, or None when it is not a usable mapping."""
-    if not isinstance(source, Mapping):
-        return None
     try:
+        if not isinstance(source, Mapping):
+            return None
         return list(source.items())
     except Exception:  # noqa: BLE001 - hostile mapping
         return None
@@ -330,6 +335,8 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, float):  # orjson takes only exact floats
+        return float.__float__(value)
     if isinstance(value, PurePath):
         return str(value)
     if isinstance(value, set | frozenset):
@@ -343,7 +350,8 @@ def to_json(event: Mapping[str, Any]) -> bytes:
     """Serialize an event to one JSON object (no newline); never raises.
 
     Values orjson cannot serialize become their ``repr``; cycles, huge integers, lone
-    surrogates and similar hostile values are sanitized in a second, careful pass.
+    surrogates and similar hostile values are sanitized in a second, careful pass, where a
+    value that defeats even that becomes a placeholder naming its type.
     """
     try:
         return orjson.dumps(event, default=_default, option=_OPTIONS)
@@ -351,24 +359,15 @@ def to_json(event: Mapping[str, Any]) -> bytes:
         pass
     try:
         return orjson.dumps(_sanitize(event, 0, set()), default=_default, option=_OPTIONS)
-    except Exception:  # noqa: BLE001
-        pass
-    # Last resort: field by field, so one hopeless value does not cost the others.
-    out: dict[str, Any] = {}
-    try:
-        items = list(event.items())
-    except Exception:  # noqa: BLE001
-        items = []
-    for key, value in items:
-        cleaned: Any
-        try:
-            cleaned = _sanitize(value, 0, set())
-            orjson.dumps(cleaned, option=_OPTIONS)
-        except Exception as exc:  # noqa: BLE001
-            cleaned = f"<unserializable {type(value).__name__}: {type(exc).__name__}>"
-        out[_key_text(key)] = cleaned
-    out.setdefault("timestamp", iso_utc(0.0))
-    return orjson.dumps(out)
+    except Exception as exc:  # noqa: BLE001  # pragma: no cover - _sanitize gives plain JSON
+        return orjson.dumps(
+            {
+                "timestamp": event.get("timestamp", iso_utc(0.0)),
+                "level": _sanitize(event.get("level", "ERROR"), 0, set()),
+                "category": "system",
+                "message": f"<unserializable log record: {type(exc).__name__}>",
+            }
+        )
 
 
 _MAX_DEPTH = 64
@@ -397,12 +396,23 @@ def _key_text(key: object) -> str:
 
 
 def _sanitize(value: Any, depth: int, seen: set[int]) -> Any:
+    """A JSON-safe copy of ``value``; a value that defeats even this costs only itself."""
+    try:
+        return _sanitize_value(value, depth, seen)
+    except Exception as exc:  # noqa: BLE001 - e.g. a __class__ property that raises
+        return f"<unserializable {type(value).__name__}: {type(exc).__name__}>"
+
+
+def _sanitize_value(value: Any, depth: int, seen: set[int]) -> Any:
     if isinstance(value, str):
         return _clean_str(value)
-    if value is None or isinstance(value, bool | float):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, float):
+        return float.__float__(value)  # a plain float, whatever a subclass overrides
     if isinstance(value, int):
-        return int(value) if -(2**63) <= value < 2**64 else _big_int(value)
+        number = int.__int__(value)  # a plain int, whatever a subclass overrides
+        return number if -(2**63) <= number < 2**64 else _big_int(number)
     if depth >= _MAX_DEPTH:
         return "<max depth>"
     if isinstance(value, Mapping | list | tuple | set | frozenset):
@@ -418,7 +428,10 @@ def _sanitize(value: Any, depth: int, seen: set[int]) -> Any:
             return _clean_str(safe_repr(value))
         finally:
             seen.discard(marker)
-    return _clean_str(safe_repr(value))
+    try:  # what the first pass makes of it (datetimes, UUIDs, enums, paths, ...)
+        return orjson.loads(orjson.dumps(value, default=_default, option=_OPTIONS))
+    except Exception:  # noqa: BLE001
+        return _clean_str(safe_repr(value))
 
 
 def _big_int(value: int) -> str:
