@@ -393,11 +393,9 @@ MESSAGES = st.one_of(
     st.builds(lambda a, b: a + b, FORMATS, TEXT),
     SCALARS,  # a non-str msg, as stdlib allows
 )
-# Arguments: everything except a lone ClassRaises, on which the isinstance() check in
-# stdlib's own LogRecord.__init__ raises before PlexiChat code runs (the fast path copes:
-# see test_hostile_class_lookup_in_args_keeps_the_record_fast_path).
-ARG_VALUES = VALUES.filter(lambda v: type(v) is not ClassRaises)
-ARGS = st.lists(ARG_VALUES, max_size=3).map(tuple)
+# Arguments: anything, a lone ClassRaises included (stdlib's LogRecord.__init__ raises on
+# it; PlexiLogger then builds the record with the message pre-formatted).
+ARGS = st.lists(VALUES, max_size=3).map(tuple)
 EXTRA_KEYS = st.one_of(
     st.sampled_from(RESERVED + STRUCTURED), TEXT, st.integers(), st.none(), st.booleans()
 )
@@ -568,10 +566,11 @@ def test_unprintable_exception_from_str_keeps_the_record(log_dir: Path, kind: st
     assert "UnprintableError" in record["message"]
 
 
-def test_hostile_class_lookup_in_args_keeps_the_record_fast_path(log_dir: Path) -> None:
-    """Fast path: an argument on which isinstance() raises still gives its record."""
+@pytest.mark.parametrize("kind", PATHS)
+def test_hostile_class_lookup_in_args_keeps_the_record(log_dir: Path, kind: str) -> None:
+    """Both paths: an argument on which isinstance() raises still gives its record."""
     logger = _configure(log_dir)
-    with _fast():
+    with _path(kind):
         logger.info("proxy %s", ClassRaises(), extra={"p": ClassRaises()})
     record = _last(log_dir)
     _assert_schema(record)
@@ -1250,3 +1249,15 @@ def test_caplog_sees_keyword_fields(log_dir: Path, caplog: pytest.LogCaptureFixt
     assert record.__dict__["context"] == {"user_id": "u1"}
     file_record = _last(log_dir)
     assert (file_record["category"], file_record["context"]) == ("security", {"user_id": "u1"})
+
+
+@pytest.mark.parametrize("kind", PATHS)
+def test_non_mapping_extra_keeps_the_record(log_dir: Path, kind: str) -> None:
+    """Both paths: extra= that is not a mapping is kept as its repr under metadata."""
+    logger = _configure(log_dir)
+    with _path(kind):
+        logger.warning("odd extra", extra=["not", "a", "mapping"])  # type: ignore[arg-type]
+    record = _last(log_dir)
+    _assert_schema(record)
+    assert record["message"] == "odd extra"
+    assert record["metadata"] == {"extra": "['not', 'a', 'mapping']"}

@@ -30,6 +30,7 @@ __all__ = [
     "event_from_record",
     "exception_info",
     "format_message",
+    "items_of",
     "module_of",
     "safe_repr",
     "to_json",
@@ -252,7 +253,7 @@ def split_extra(
     for source in (extra, fields):
         if not source:
             continue
-        items = _items(source)
+        items = items_of(source)
         if items is None:
             metadata["extra" if source is extra else "fields"] = safe_repr(source)
             continue
@@ -278,7 +279,7 @@ def split_extra(
     return category, context, metadata, perf
 
 
-def _items(source: object) -> list[tuple[Any, Any]] | None:
+def items_of(source: object) -> list[tuple[Any, Any]] | None:
     """The items of ``extra=`` / keyword fields, or None when it is not a usable mapping."""
     try:
         if not isinstance(source, Mapping):
@@ -308,7 +309,7 @@ def event_from_record(record: logging.LogRecord) -> Event:
     reserved = attrs.get("plexi_reserved")
     if reserved:
         # Set by PlexiLogger.makeRecord; a plain logger's ``extra`` may hold anything here.
-        found = _items(reserved)
+        found = items_of(reserved)
         if found is None:
             metadata["plexi_reserved"] = reserved
         else:

@@ -23,7 +23,9 @@ from .event import (
     STRUCTURED_KEYS,
     build_event,
     format_message,
+    items_of,
     module_of,
+    safe_repr,
     split_extra,
 )
 from .levels import AUDIT, SECURITY, TRACE
@@ -118,7 +120,7 @@ class PlexiLogger(logging.Logger):
                 module, function, line = module_of(code.co_filename), code.co_name, frame.f_lineno
             else:  # pragma: no cover - no Python frames above us
                 module, function, line = "(unknown)", "(unknown)", 0
-            if extra or fields:
+            if extra is not None or fields:
                 category, context, metadata, perf = split_extra(extra, fields)
             else:
                 category, context, metadata, perf = None, {}, {}, None
@@ -163,24 +165,30 @@ class PlexiLogger(logging.Logger):
         stacklevel: int,
         fields: dict[str, Any],
     ) -> None:
-        if fields:
-            # Fold keyword fields into extra= so stdlib handlers (caplog included) see them as
-            # record.category / record.context / record.metadata / record.performance_data.
-            category, context, metadata, perf = split_extra(extra, fields)
-            merged: dict[str, object] = {
-                k: v for k, v in (extra or {}).items() if k not in STRUCTURED_KEYS
-            }
-            if category is not None:
-                merged["category"] = category
-            if context:
-                merged["context"] = context
-            if metadata:
-                merged["metadata"] = metadata
-            if perf:
-                merged["performance_data"] = perf
-            extra = merged
-        # Our own frames are skipped by findCaller below, so stacklevel keeps its meaning.
-        self._log(level, msg, args, exc_info, extra, stack_info, stacklevel)
+        try:
+            if fields:
+                extra = _fold_fields(extra, fields)
+            # Stdlib's Logger._log, step by step, so that a record stdlib cannot build from
+            # hostile arguments is still built (message pre-formatted) instead of raising.
+            fn, lno, func, sinfo = self.findCaller(stack_info, stacklevel)
+            if exc_info:
+                if isinstance(exc_info, BaseException):
+                    exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+                elif not isinstance(exc_info, tuple):
+                    exc_info = sys.exc_info()
+            try:
+                record = self.makeRecord(
+                    self.name, level, fn, lno, msg, args, exc_info, func, extra, sinfo
+                )
+            except Exception:  # noqa: BLE001 - e.g. an argument whose isinstance() raises
+                record = self.makeRecord(
+                    self.name, level, fn, lno, format_message(msg, args), (), exc_info, func,
+                    extra, sinfo,
+                )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            error_reporter.report("build", f"could not build a log record: {exc!r}")
+            return
+        self.handle(record)
 
     def findCaller(  # noqa: N802 - stdlib name
         self, stack_info: bool = False, stacklevel: int = 1
@@ -221,10 +229,14 @@ class PlexiLogger(logging.Logger):
         record = logging.getLogRecordFactory()(
             name, level, fn, lno, msg, args, exc_info, func, sinfo
         )
-        if extra:
+        if extra is not None:
             reserved: dict[str, object] = {}
             attrs = record.__dict__
-            for key, value in extra.items():
+            items = items_of(extra)
+            if items is None:
+                attrs["plexi_reserved"] = {"extra": safe_repr(extra)}
+                return record
+            for key, value in items:
                 if key in RECORD_ATTRS or key in attrs:
                     reserved[key] = value
                 else:
@@ -396,6 +408,24 @@ class PlexiLogger(logging.Logger):
         stacklevel = int(kw.pop("stacklevel", 1))
         extra = kw.pop("extra", None)
         self._plexi_log(level, msg, args, exc_info, extra, stack_info, stacklevel, kw)
+
+
+def _fold_fields(extra: Mapping[str, object] | None, fields: dict[str, Any]) -> dict[str, object]:
+    """Fold keyword fields into ``extra=`` so stdlib handlers (caplog included) see them as
+    record.category / record.context / record.metadata / record.performance_data."""
+    category, context, metadata, perf = split_extra(extra, fields)
+    merged: dict[str, object] = {
+        k: v for k, v in (items_of(extra) or ()) if k not in STRUCTURED_KEYS
+    }
+    if category is not None:
+        merged["category"] = category
+    if context:
+        merged["context"] = context
+    if metadata:
+        merged["metadata"] = metadata
+    if perf:
+        merged["performance_data"] = perf
+    return merged
 
 
 def adopt_logger(logger: logging.Logger) -> PlexiLogger:
