@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import logging as _stdlib_logging
 from typing import Any
 
 from ._config.model import LoggingConfig
@@ -25,7 +24,7 @@ from ._core.context import (
 from ._core.errors import ConfigError, PlexiLoggingError
 from ._core.handler import PlexiHandler
 from ._core.levels import LogCategory, LogLevel
-from ._core.logger import PlexiLogger, adopt_logger
+from ._core.logger import PlexiLogger, plexi_logger
 from ._core.manager import LoggingManager, get_logging_manager
 
 __all__ = [
@@ -67,7 +66,7 @@ def get_logger(name: str | None = None) -> PlexiLogger:
         name: dotted logger name, usually ``__name__``; None gives the root logger.
     """
     _manager.ensure_configured()
-    return adopt_logger(_stdlib_logging.getLogger(name))
+    return plexi_logger(name)
 
 
 def configure_logging(config: LoggingConfig | None = None, **overrides: Any) -> LoggingConfig:

@@ -7,6 +7,7 @@ import time
 __all__ = ["console_time", "iso_utc"]
 
 _iso_cache: tuple[int, str] = (-1, "")
+_iso_ms: tuple[int, str] = (-1, "")
 _console_cache: tuple[int, str] = (-1, "")
 
 
@@ -17,14 +18,19 @@ def iso_utc(t: float) -> str:
         >>> iso_utc(1705314645.123)
         '2024-01-15T10:30:45.123Z'
     """
-    global _iso_cache
-    sec = int(t)
-    ms = int((t - sec) * 1000)
+    global _iso_cache, _iso_ms
+    millis = int(t * 1000)
+    last = _iso_ms
+    if last[0] == millis:
+        return last[1]
+    sec, ms = divmod(millis, 1000)
     cached = _iso_cache
     if cached[0] != sec:
         cached = (sec, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec)))
         _iso_cache = cached
-    return f"{cached[1]}{ms:03d}Z"
+    text = f"{cached[1]}{ms:03d}Z"
+    _iso_ms = (millis, text)
+    return text
 
 
 def console_time(t: float, *, utc: bool = False) -> str:

@@ -117,17 +117,24 @@ def _safe_str(value: object) -> str:
 
 def format_message(msg: object, args: Any) -> str:
     """Interpolate ``args`` into ``msg`` as stdlib does; a failing format is reported inline."""
-    text = _safe_str(msg)
+    text = msg if type(msg) is str else _safe_str(msg)
     try:
         if not args:
             return text
-        if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
-            args = args[0]
-        return str(text % args)
+        if type(args) is tuple and len(args) == 1:
+            first = args[0]
+            kind = type(first)
+            if (kind is dict or (kind not in _PLAIN and isinstance(first, Mapping))) and first:
+                args = first
+        result = text % args
+        return result if type(result) is str else str.__str__(result)
     except Exception as exc:  # noqa: BLE001
         return (
             f"{text} [unformatted args: {safe_repr(args)}; {type(exc).__name__}: {_safe_str(exc)}]"
         )
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes, tuple, list})
 
 
 def exception_info(exc_info: object) -> dict[str, Any] | None:
@@ -192,9 +199,12 @@ def build_event(
     stack: str | None = None,
 ) -> Event:
     """Assemble one event in the record schema's key order (empty objects omitted)."""
+    names = _LEVELS.get(levelno)
+    if names is None:
+        names = _level_names(levelno)
     event: Event = {
         "timestamp": iso_utc(created),
-        "level": level_name(levelno),
+        "level": names[0],
         "category": _DEFAULT_CATEGORY if category is None else _category(category),
         "message": message,
         "module": module,
@@ -208,7 +218,7 @@ def build_event(
     if performance_data:
         event["performance_data"] = performance_data
     event["logger"] = logger_name
-    event["severity_number"] = severity_number(levelno)
+    event["severity_number"] = names[1]
     if exc_info:
         exc = exception_info(exc_info)
         if exc is not None:
@@ -221,7 +231,20 @@ def build_event(
     return event
 
 
+_LEVELS: dict[int, tuple[str, int]] = {}
+
+
+def _level_names(levelno: int) -> tuple[str, int]:
+    """(name, OpenTelemetry severity) of a level, cached for the levels in use."""
+    names = (level_name(levelno), severity_number(levelno))
+    if len(_LEVELS) < 256:
+        _LEVELS[levelno] = names
+    return names
+
+
 def _category(category: object) -> str:
+    if type(category) is str:
+        return category
     try:
         return category_value(category)
     except Exception:  # noqa: BLE001 - a hostile category object
@@ -229,6 +252,8 @@ def _category(category: object) -> str:
 
 
 def _as_mapping(value: object, what: str) -> dict[str, Any]:
+    if type(value) is dict:
+        return value.copy()
     try:
         if isinstance(value, Mapping):
             return dict(value)
@@ -282,6 +307,8 @@ def split_extra(
 def items_of(source: object) -> list[tuple[Any, Any]] | None:
     """The items of ``extra=`` / keyword fields, or None when it is not a usable mapping."""
     try:
+        if type(source) is dict:
+            return list(source.items())
         if not isinstance(source, Mapping):
             return None
         return list(source.items())

@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 from .context import current_context
 from .errors import error_reporter
@@ -28,12 +28,10 @@ from .event import (
     safe_repr,
     split_extra,
 )
+from .handler import PlexiHandler
 from .levels import AUDIT, SECURITY, TRACE
 
-if TYPE_CHECKING:
-    from .handler import PlexiHandler
-
-__all__ = ["PlexiLogger", "adopt_logger"]
+__all__ = ["PlexiLogger", "adopt_logger", "plexi_logger"]
 
 _SysExcInfo: TypeAlias = (
     "tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]"
@@ -67,8 +65,6 @@ def _caller(stacklevel: int) -> FrameType | None:
 
 def _fast_target(logger: logging.Logger) -> PlexiHandler | None:
     """Return the PlexiChat handler if it is the only thing a record from ``logger`` reaches."""
-    from .handler import PlexiHandler
-
     found: PlexiHandler | None = None
     node: logging.Logger | None = logger
     while node is not None:
@@ -92,6 +88,8 @@ class PlexiLogger(logging.Logger):
     ``user_id`` into the record's ``context``; ``exc_info``, ``stack_info``, ``stacklevel`` and
     ``extra`` keep their stdlib meaning.
     """
+
+    _cache: dict[int, bool]  # stdlib's per-level isEnabledFor cache (not in typeshed)
 
     def _plexi_log(
         self,
@@ -258,8 +256,13 @@ class PlexiLogger(logging.Logger):
         **fields: Any,
     ) -> None:
         """Log at TRACE (5), below DEBUG."""
-        if self.isEnabledFor(TRACE):
-            self._plexi_log(TRACE, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+        try:  # stdlib's isEnabledFor, inlined: this is every call's cost below the level
+            if self.disabled or not self._cache[TRACE]:
+                return
+        except KeyError:
+            if not self.isEnabledFor(TRACE):
+                return
+        self._plexi_log(TRACE, msg, args, exc_info, extra, stack_info, stacklevel, fields)
 
     def debug(
         self,
@@ -272,8 +275,13 @@ class PlexiLogger(logging.Logger):
         **fields: Any,
     ) -> None:
         """Log at DEBUG."""
-        if self.isEnabledFor(_DEBUG):
-            self._plexi_log(_DEBUG, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+        try:  # stdlib's isEnabledFor, inlined: this is every call's cost below the level
+            if self.disabled or not self._cache[_DEBUG]:
+                return
+        except KeyError:
+            if not self.isEnabledFor(_DEBUG):
+                return
+        self._plexi_log(_DEBUG, msg, args, exc_info, extra, stack_info, stacklevel, fields)
 
     def info(
         self,
@@ -286,8 +294,13 @@ class PlexiLogger(logging.Logger):
         **fields: Any,
     ) -> None:
         """Log at INFO."""
-        if self.isEnabledFor(_INFO):
-            self._plexi_log(_INFO, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+        try:  # stdlib's isEnabledFor, inlined: this is every call's cost below the level
+            if self.disabled or not self._cache[_INFO]:
+                return
+        except KeyError:
+            if not self.isEnabledFor(_INFO):
+                return
+        self._plexi_log(_INFO, msg, args, exc_info, extra, stack_info, stacklevel, fields)
 
     def warning(
         self,
@@ -300,8 +313,13 @@ class PlexiLogger(logging.Logger):
         **fields: Any,
     ) -> None:
         """Log at WARNING."""
-        if self.isEnabledFor(_WARNING):
-            self._plexi_log(_WARNING, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+        try:  # stdlib's isEnabledFor, inlined: this is every call's cost below the level
+            if self.disabled or not self._cache[_WARNING]:
+                return
+        except KeyError:
+            if not self.isEnabledFor(_WARNING):
+                return
+        self._plexi_log(_WARNING, msg, args, exc_info, extra, stack_info, stacklevel, fields)
 
     def warn(self, msg: object, *args: object, **kwargs: Any) -> None:
         """Deprecated alias of :meth:`warning`, kept for stdlib compatibility."""
@@ -319,8 +337,13 @@ class PlexiLogger(logging.Logger):
         **fields: Any,
     ) -> None:
         """Log at ERROR."""
-        if self.isEnabledFor(_ERROR):
-            self._plexi_log(_ERROR, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+        try:  # stdlib's isEnabledFor, inlined: this is every call's cost below the level
+            if self.disabled or not self._cache[_ERROR]:
+                return
+        except KeyError:
+            if not self.isEnabledFor(_ERROR):
+                return
+        self._plexi_log(_ERROR, msg, args, exc_info, extra, stack_info, stacklevel, fields)
 
     def exception(
         self,
@@ -333,8 +356,13 @@ class PlexiLogger(logging.Logger):
         **fields: Any,
     ) -> None:
         """Log at ERROR with the current exception's traceback."""
-        if self.isEnabledFor(_ERROR):
-            self._plexi_log(_ERROR, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+        try:  # stdlib's isEnabledFor, inlined: this is every call's cost below the level
+            if self.disabled or not self._cache[_ERROR]:
+                return
+        except KeyError:
+            if not self.isEnabledFor(_ERROR):
+                return
+        self._plexi_log(_ERROR, msg, args, exc_info, extra, stack_info, stacklevel, fields)
 
     def critical(
         self,
@@ -347,8 +375,13 @@ class PlexiLogger(logging.Logger):
         **fields: Any,
     ) -> None:
         """Log at CRITICAL."""
-        if self.isEnabledFor(_CRITICAL):
-            self._plexi_log(_CRITICAL, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+        try:  # stdlib's isEnabledFor, inlined: this is every call's cost below the level
+            if self.disabled or not self._cache[_CRITICAL]:
+                return
+        except KeyError:
+            if not self.isEnabledFor(_CRITICAL):
+                return
+        self._plexi_log(_CRITICAL, msg, args, exc_info, extra, stack_info, stacklevel, fields)
 
     fatal = critical
 
@@ -363,8 +396,13 @@ class PlexiLogger(logging.Logger):
         **fields: Any,
     ) -> None:
         """Log at SECURITY (60): above CRITICAL, never dropped when the queue is full."""
-        if self.isEnabledFor(SECURITY):
-            self._plexi_log(SECURITY, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+        try:  # stdlib's isEnabledFor, inlined: this is every call's cost below the level
+            if self.disabled or not self._cache[SECURITY]:
+                return
+        except KeyError:
+            if not self.isEnabledFor(SECURITY):
+                return
+        self._plexi_log(SECURITY, msg, args, exc_info, extra, stack_info, stacklevel, fields)
 
     def audit(
         self,
@@ -377,8 +415,13 @@ class PlexiLogger(logging.Logger):
         **fields: Any,
     ) -> None:
         """Log at AUDIT (70): the highest level, never dropped when the queue is full."""
-        if self.isEnabledFor(AUDIT):
-            self._plexi_log(AUDIT, msg, args, exc_info, extra, stack_info, stacklevel, fields)
+        try:  # stdlib's isEnabledFor, inlined: this is every call's cost below the level
+            if self.disabled or not self._cache[AUDIT]:
+                return
+        except KeyError:
+            if not self.isEnabledFor(AUDIT):
+                return
+        self._plexi_log(AUDIT, msg, args, exc_info, extra, stack_info, stacklevel, fields)
 
     def log(
         self,
@@ -426,6 +469,29 @@ def _fold_fields(extra: Mapping[str, object] | None, fields: dict[str, Any]) -> 
     if perf:
         merged["performance_data"] = perf
     return merged
+
+
+def plexi_logger(name: str | None) -> PlexiLogger:
+    """Return the logger ``name``, created as a :class:`PlexiLogger` when it is new.
+
+    Only this one logger is created with our class (the global logger class is left alone);
+    an existing logger is adopted in place by :func:`adopt_logger`.
+    """
+    if not name:
+        return adopt_logger(logging.getLogger())
+    manager = logging.Logger.manager
+    lock = getattr(logging, "_lock", None)
+    existing = manager.loggerDict.get(name)
+    if isinstance(existing, logging.Logger) or lock is None:
+        return adopt_logger(logging.getLogger(name))
+    with lock:  # the lock stdlib's Manager.getLogger takes (re-entrant)
+        saved = manager.loggerClass
+        manager.loggerClass = PlexiLogger
+        try:
+            logger = manager.getLogger(name)
+        finally:
+            manager.loggerClass = saved
+    return adopt_logger(logger)
 
 
 def adopt_logger(logger: logging.Logger) -> PlexiLogger:

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 Item = tuple[int, bytes]
 RETRY_INTERVAL = 1.0
+_NEVER = float("inf")
 PENDING_LIMIT = 16 * 1024 * 1024
 
 
@@ -69,7 +70,7 @@ class SegmentWriter:
         self.path: Path | None = None
         self._fd = -1
         self._size = 0
-        self._deadline = float("inf")
+        self._deadline = _NEVER
         self._pending: deque[Item] = deque()
         self._pending_bytes = 0
         self._retry_at = 0.0
@@ -87,17 +88,15 @@ class SegmentWriter:
             return
         suffix = self._suffix
         seq = self.seq
-        lines: list[Item] = []
-        append = lines.append
+        lines: list[Item]
         if self.structured:
-            for levelno, data in items:
-                seq += 1
-                append((levelno, b"%b%b%d}\n" % (data[:-1], suffix, seq)))
+            lines = [
+                (levelno, b"%b%b%d}\n" % (data[:-1], suffix, n))
+                for n, (levelno, data) in enumerate(items, seq + 1)
+            ]
         else:
-            for levelno, data in items:
-                seq += 1
-                append((levelno, data + b"\n"))
-        self.seq = seq
+            lines = [(levelno, data + b"\n") for levelno, data in items]
+        self.seq = seq + len(items)
         if self._pending:
             self._pending.extend(lines)
             self._pending_bytes += sum(len(line) for _, line in lines)
@@ -108,6 +107,37 @@ class SegmentWriter:
             self._pending.clear()
             self._pending_bytes = 0
         self._write_lines(lines)
+
+    def write_one(self, levelno: int, data: bytes) -> None:
+        """Append one serialized event: :meth:`write_batch` for a single record, minus the
+        batch machinery (the synchronous sink's path)."""
+        fd = self._fd
+        if fd < 0 or self._pending or not self.structured:
+            self.write_batch([(levelno, data)])
+            return
+        seq = self.seq + 1
+        line = b"%b%b%d}\n" % (data[:-1], self._suffix, seq)
+        size = self._size + len(line)
+        limit = self.rotation_size
+        if (limit is not None and size > limit) or (
+            self._deadline != _NEVER and time.time() >= self._deadline
+        ):
+            self.write_batch([(levelno, data)])
+            return
+        try:
+            done = os.write(fd, line)
+        except OSError:
+            self.write_batch([(levelno, data)])  # nothing was written: the batch path copes
+            return
+        self.seq = seq
+        self._size += done
+        self.bytes_written += done
+        if done < len(line):  # a short write (disk filling up): finish it the careful way
+            self._write_lines([(levelno, line[done:])])
+        else:
+            self.written[levelno] = self.written.get(levelno, 0) + 1
+            if self.failures:
+                self._recovered()
 
     def flush_pending(self) -> bool:
         """Try to write what earlier failures left buffered; True when nothing is left."""
@@ -161,8 +191,11 @@ class SegmentWriter:
                 self._open()
             elif time.time() >= self._deadline:
                 self._rotate()
-            buf: list[bytes] = []
             size = self._size
+            if limit is None or size + sum(len(line) for _, line in lines) <= limit:
+                self._write_buf([line for _, line in lines], lines, 0, len(lines))
+                return
+            buf: list[bytes] = []
             for i, (_, line) in enumerate(lines):
                 n = len(line)
                 if limit is not None and size and size + n > limit:
@@ -194,8 +227,8 @@ class SegmentWriter:
             self._size += done
             self.bytes_written += done
         counts = self.written
-        for levelno, _ in lines[start:end]:
-            counts[levelno] = counts.get(levelno, 0) + 1
+        for levelno, count in Counter(levelno for levelno, _ in lines[start:end]).items():
+            counts[levelno] = counts.get(levelno, 0) + count
         if self.failures:
             self._recovered()
 
@@ -265,7 +298,7 @@ class SegmentWriter:
             )
             self._size = 0
             self._deadline = (
-                time.time() + self.rotation_interval if self.rotation_interval else float("inf")
+                time.time() + self.rotation_interval if self.rotation_interval else _NEVER
             )
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
         self._fd = os.open(
@@ -315,7 +348,7 @@ class SyncFileSink:
     def write(self, levelno: int, event: Mapping[str, Any], data: bytes) -> None:
         """Write one serialized event."""
         with self._lock:
-            self.writer.write_batch([(levelno, data)])
+            self.writer.write_one(levelno, data)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Retry anything a failed write left buffered."""
