@@ -27,6 +27,7 @@ __all__ = [
     "SCHEMA_KEYS",
     "STRUCTURED_KEYS",
     "build_event",
+    "category_text",
     "event_from_record",
     "exception_info",
     "format_message",
@@ -205,7 +206,7 @@ def build_event(
     event: Event = {
         "timestamp": iso_utc(created),
         "level": names[0],
-        "category": _DEFAULT_CATEGORY if category is None else _category(category),
+        "category": _DEFAULT_CATEGORY if category is None else category_text(category),
         "message": message,
         "module": module,
         "function": function,
@@ -242,7 +243,8 @@ def _level_names(levelno: int) -> tuple[str, int]:
     return names
 
 
-def _category(category: object) -> str:
+def category_text(category: object) -> str:
+    """The JSON value of a category; a hostile object becomes a placeholder naming its type."""
     if type(category) is str:
         return category
     try:

@@ -16,12 +16,17 @@ from collections.abc import Mapping
 from types import FrameType, TracebackType
 from typing import Any, TypeAlias
 
+from .clock import iso_utc
 from .context import current_context
 from .errors import error_reporter
 from .event import (
+    _LEVELS,
+    _MODULES,
     RECORD_ATTRS,
     STRUCTURED_KEYS,
+    _level_names,
     build_event,
+    category_text,
     format_message,
     items_of,
     module_of,
@@ -39,6 +44,10 @@ _SysExcInfo: TypeAlias = (
 ExcInfo: TypeAlias = "bool | _SysExcInfo | BaseException | None"
 
 _INTERNAL_FILES = frozenset({__file__, logging.__file__})
+_OTEL = "opentelemetry.trace"
+_SCALARS = frozenset({str, int, float})
+_time = time.time
+_bound = current_context
 _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = (
     logging.DEBUG,
     logging.INFO,
@@ -48,12 +57,10 @@ _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = (
 )
 
 
-def _caller(stacklevel: int) -> FrameType | None:
-    """Return the frame of the code that called the logging method (skipping our frames)."""
-    f: FrameType | None = sys._getframe(3)
-    while f is not None and f.f_code.co_filename in _INTERNAL_FILES:
-        f = f.f_back
-    while stacklevel > 1 and f is not None:
+def _up(frame: FrameType, stacklevel: int) -> FrameType:
+    """Walk ``stacklevel - 1`` frames up from the caller, not counting logging's own frames."""
+    f = frame
+    while stacklevel > 1:
         nxt = f.f_back
         if nxt is None:
             break
@@ -112,45 +119,107 @@ class PlexiLogger(logging.Logger):
         if level < target.level:
             return
         try:
-            frame = _caller(stacklevel)
-            if frame is not None:
-                code = frame.f_code
-                module, function, line = module_of(code.co_filename), code.co_name, frame.f_lineno
-            else:  # pragma: no cover - no Python frames above us
-                module, function, line = "(unknown)", "(unknown)", 0
-            if extra is not None or fields:
-                category, context, metadata, perf = split_extra(extra, fields)
-            else:
+            frame = sys._getframe(2)  # the caller of the level method, unless that is ours
+            while frame.f_code.co_filename in _INTERNAL_FILES:
+                frame = frame.f_back  # type: ignore[assignment]
+            if stacklevel > 1:
+                frame = _up(frame, stacklevel)
+            code = frame.f_code
+            metadata: dict[str, Any]
+            if fields:
+                if extra is None and fields.keys().isdisjoint(STRUCTURED_KEYS):
+                    category, context, metadata, perf = None, fields, {}, None  # a fresh dict
+                else:
+                    category, context, metadata, perf = split_extra(extra, fields)
+            elif extra is None:
                 category, context, metadata, perf = None, {}, {}, None
-            bound = current_context()
+            elif type(extra) is dict and len(extra) == 1 and type(extra.get("context")) is dict:
+                category, context, metadata, perf = None, extra["context"].copy(), {}, None
+            else:
+                category, context, metadata, perf = split_extra(extra, fields)
+            bound = _bound()
             if bound:
                 context = {**bound, **context}
-            if exc_info and not isinstance(exc_info, tuple | BaseException):
-                exc_info = sys.exc_info()
-            stack = None
-            if stack_info and frame is not None:
-                stack = "Stack (most recent call last):\n" + "".join(
-                    traceback.format_stack(frame)
-                ).rstrip("\n")
-            event = build_event(
-                time.time(),
-                level,
-                format_message(msg, args),
-                module,
-                function,
-                line,
-                self.name,
-                category=category,
-                context=context,
-                metadata=metadata,
-                performance_data=perf,
-                exc_info=exc_info,
-                stack=stack,
-            )
+            filename = code.co_filename
+            module = _MODULES.get(filename) or module_of(filename)
+            if type(msg) is not str:
+                message = format_message(msg, args)
+            elif not args:
+                message = msg
+            elif len(args) == 1 and type(args[0]) in _SCALARS:
+                try:
+                    message = msg % args
+                except Exception:  # noqa: BLE001 - bad format: the careful path says why
+                    message = format_message(msg, args)
+            else:
+                message = format_message(msg, args)
+            if exc_info or stack_info or _OTEL in sys.modules:
+                event = self._full_event(
+                    level, message, module, code.co_name, frame, category, context,
+                    metadata, perf, exc_info, stack_info,
+                )  # fmt: skip
+            else:
+                # build_event's common case, inlined (tests compare it with the stdlib path).
+                names = _LEVELS.get(level) or _level_names(level)
+                event = {
+                    "timestamp": iso_utc(_time()),  # cached per millisecond
+                    "level": names[0],
+                    "category": "system" if category is None else category_text(category),
+                    "message": message,
+                    "module": module,
+                    "function": code.co_name,
+                    "line": frame.f_lineno,
+                }
+                if context:
+                    event["context"] = context
+                if metadata:
+                    event["metadata"] = metadata
+                if perf:
+                    event["performance_data"] = perf
+                event["logger"] = self.name
+                event["severity_number"] = names[1]
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             error_reporter.report("build", f"could not build a log record: {exc!r}")
             return
         target.emit_event(level, event)
+
+    def _full_event(
+        self,
+        level: int,
+        message: str,
+        module: str,
+        function: str,
+        frame: FrameType,
+        category: object,
+        context: dict[str, Any],
+        metadata: dict[str, Any],
+        perf: dict[str, Any] | None,
+        exc_info: ExcInfo,
+        stack_info: bool,
+    ) -> dict[str, Any]:
+        """The event with exception, stack or trace ids: the general builder."""
+        if exc_info and not isinstance(exc_info, tuple | BaseException):
+            exc_info = sys.exc_info()
+        stack = None
+        if stack_info:
+            stack = "Stack (most recent call last):\n" + "".join(
+                traceback.format_stack(frame)
+            ).rstrip("\n")
+        return build_event(
+            _time(),
+            level,
+            message,
+            module,
+            function,
+            frame.f_lineno,
+            self.name,
+            category=category,
+            context=context,
+            metadata=metadata,
+            performance_data=perf,
+            exc_info=exc_info,
+            stack=stack,
+        )
 
     def _stdlib_log(
         self,
