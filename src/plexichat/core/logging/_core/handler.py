@@ -6,8 +6,10 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from orjson import dumps as _dumps
+
 from .errors import error_reporter
-from .event import event_from_record, to_json
+from .event import _OPTIONS, _default, event_from_record, to_json
 
 __all__ = ["PlexiHandler", "Sink"]
 
@@ -64,7 +66,12 @@ class PlexiHandler(logging.Handler):
         try:
             if not self._sinks and self._closed and self.on_reopen is not None:
                 self.on_reopen()
-            data = to_json(event) if self._needs_bytes else b""
+            data = b""
+            if self._needs_bytes:
+                try:  # to_json's first attempt, inlined: this is every record's path
+                    data = _dumps(event, default=_default, option=_OPTIONS)
+                except Exception:  # noqa: BLE001 - the careful pass handles hostile values
+                    data = to_json(event)
             for sink in self._sinks:
                 if levelno >= sink.level:
                     sink.write(levelno, event, data)
