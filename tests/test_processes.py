@@ -97,3 +97,24 @@ def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
     )
     assert tail.returncode == 0
     assert f"n {numbers[-1]}" in tail.stdout.decode()
+
+
+EXITS = """
+import sys
+from plexichat.core.logging import configure_logging, get_logger
+configure_logging(directory=sys.argv[1], console_enabled=False, flush_interval=60)
+logger = get_logger("exiting")
+for i in range(500):
+    logger.info("queued %d", i)  # below the wake-up watermark: only the exit flush writes them
+"""
+
+
+def test_normal_exit_flushes_the_queue(tmp_path: Path) -> None:
+    """A process that exits normally writes everything still queued (atexit flush)."""
+    log_dir = tmp_path / "logs"
+    done = subprocess.run(
+        [sys.executable, "-c", EXITS, str(log_dir)], env=_env(), timeout=120, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    messages = [r["message"] for r in read_log_records(log_dir)]
+    assert messages == [f"queued {i}" for i in range(500)]
