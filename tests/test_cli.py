@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import orjson
 import pytest
@@ -57,41 +59,41 @@ def test_tail_rejects_missing_directory(tmp_path: Path, capsys: pytest.CaptureFi
     assert "is not a directory" in capsys.readouterr().err
 
 
-def test_tail_follows_new_lines_from_other_processes(tmp_path: Path) -> None:
-    """A running `tail` prints lines another process writes after it started."""
-    log_dir = tmp_path / "logs"
-    log_dir.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXICHAT_LOG_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "plexichat.core.logging.cli",
-            "tail",
-            str(log_dir),
-            "--interval",
-            "0.05",
-        ],
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        time.sleep(0.5)
-        configure_logging(directory=log_dir, console_enabled=False, non_blocking=False)
-        from plexichat.core.logging import get_logger
+def _read_until(stream: IO[bytes], needle: bytes, timeout: float) -> bytes:
+    """Read lines from a pipe until one contains ``needle`` (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    seen = b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.2)
+        if not ready:
+            continue
+        line = stream.readline()
+        seen += line
+        if needle in line:
+            return line
+    raise AssertionError(f"{needle!r} not printed within {timeout}s; got {seen!r}")
 
+
+def test_tail_follows_new_lines_from_other_processes(tmp_path: Path) -> None:
+    """A running `tail` shows the backlog, then lines written afterwards, nothing twice."""
+    log_dir = tmp_path / "logs"
+    configure_logging(directory=log_dir, console_enabled=False, non_blocking=False)
+    from plexichat.core.logging import get_logger
+
+    get_logger("live").info("written before tail started")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXICHAT_LOG_")}
+    cmd = [sys.executable, "-m", "plexichat.core.logging.cli", "tail", str(log_dir)]
+    proc = subprocess.Popen([*cmd, "--interval", "0.05"], stdout=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    try:
+        _read_until(proc.stdout, b"written before tail started", 60)
         get_logger("live").warning("appeared while following")
-        assert proc.stdout is not None
-        deadline = time.time() + 20
-        line = b""
-        while time.time() < deadline and b"appeared" not in line:
-            line = proc.stdout.readline()
+        line = _read_until(proc.stdout, b"appeared", 30)
         assert b"[WARNING ] live: appeared while following" in line
     finally:
         proc.terminate()
         proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        proc.stdout.close()
 
 
 def test_config_show_json_reports_sources(

@@ -88,7 +88,7 @@ def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
     assert numbers == list(range(len(numbers)))  # in order, no gap, no duplicate
     assert len(numbers) > 100
     last_accepted_on_disk = records[-1]["context"]["t"]
-    assert last_accepted_on_disk >= killed_at - 1.0 - 0.25  # 1 s interval + scheduling slack
+    assert last_accepted_on_disk >= killed_at - 1.0 - 0.75  # 1 s interval + slack (2 busy cores)
     tail = subprocess.run(
         [sys.executable, "-m", "plexichat.core.logging.cli", "tail", str(log_dir), "--no-follow"],
         capture_output=True,

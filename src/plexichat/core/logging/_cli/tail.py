@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..sinks.console import ConsoleRenderer, use_color
-from ..sinks.reader import Line, StreamFollower, tail_lines
+from ..sinks.reader import Line, StreamFollower
 
 
 def register(sub: Any) -> None:
@@ -61,10 +61,9 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
 
     follower = StreamFollower(directory)
-    for line in tail_lines(directory, args.lines):
+    for line in follower.backlog(args.lines):
         emit(line)
     if args.no_follow:
         return 0
-    follower.start_at_end()
     follower.follow(emit, interval=args.interval)
     return 0  # pragma: no cover - follow() returns only on stop()

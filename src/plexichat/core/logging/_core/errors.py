@@ -49,6 +49,10 @@ class ErrorReporter:
         if was:
             self._print(message, None)
 
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (another thread may have held the parent's)."""
+        self._lock = threading.Lock()
+
     def reset(self) -> None:
         """Forget every count and every reported kind (used on reconfiguration and in tests)."""
         with self._lock:

@@ -57,6 +57,26 @@ _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = (
 )
 
 
+def _caller_frame(stacklevel: int) -> FrameType:
+    """The frame of the code that called the level method (our own frames skipped).
+
+    Called from ``_plexi_log``; when no Python code called (a C callback such as
+    ``atexit.register(logger.warning, ...)``), the level method's own frame stands in.
+    """
+    try:
+        frame: FrameType = sys._getframe(3)
+    except ValueError:
+        return sys._getframe(2)
+    while frame.f_code.co_filename in _INTERNAL_FILES:
+        back = frame.f_back
+        if back is None:
+            break
+        frame = back
+    if stacklevel > 1:
+        frame = _up(frame, stacklevel)
+    return frame
+
+
 def _up(frame: FrameType, stacklevel: int) -> FrameType:
     """Walk ``stacklevel - 1`` frames up from the caller, not counting logging's own frames."""
     f = frame
@@ -119,11 +139,7 @@ class PlexiLogger(logging.Logger):
         if level < target.level:
             return
         try:
-            frame = sys._getframe(2)  # the caller of the level method, unless that is ours
-            while frame.f_code.co_filename in _INTERNAL_FILES:
-                frame = frame.f_back  # type: ignore[assignment]
-            if stacklevel > 1:
-                frame = _up(frame, stacklevel)
+            frame = _caller_frame(stacklevel)
             code = frame.f_code
             metadata: dict[str, Any]
             if fields:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -36,7 +38,7 @@ class LoggingManager:
         self._overrides: dict[str, Any] = {}
         self._file: str | None = None
         self._maintenance: Maintenance | None = None
-        self._third_party: dict[str, int] = {}
+        self._third_party: dict[str, tuple[int, int]] = {}
         self._root_level: int | None = None
         self.configured_at: float | None = None
 
@@ -78,7 +80,7 @@ class LoggingManager:
                 return
             try:
                 self.configure()
-            except ConfigError as exc:
+            except Exception as exc:  # noqa: BLE001 - get_logger never crashes the application
                 error_reporter.report("config", f"{exc}; using the defaults instead")
                 self._apply(resolve({}, env={}))
 
@@ -147,13 +149,27 @@ class LoggingManager:
                 self._apply(self._resolved)
 
     def _apply_third_party(self, wanted: Mapping[str, str]) -> None:
-        for name, previous in self._third_party.items():
-            logging.getLogger(name).setLevel(previous)
+        """Set third-party logger levels, remembering what they were (restored at shutdown).
+
+        A level the application sets on such a logger after logging was configured wins: a
+        later reconfiguration leaves that logger alone.
+        """
+        previous = self._third_party
         self._third_party = {}
-        for name, lvl in wanted.items():
+        changed_since: set[str] = set()
+        for name, (before, ours) in previous.items():
             lg = logging.getLogger(name)
-            self._third_party[name] = lg.level
-            lg.setLevel(parse_level(lvl))
+            if lg.level == ours:
+                lg.setLevel(before)
+            else:
+                changed_since.add(name)
+        for name, lvl in wanted.items():
+            if name in changed_since:
+                continue
+            lg = logging.getLogger(name)
+            level = parse_level(lvl)
+            self._third_party[name] = (lg.level, level)
+            lg.setLevel(level)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -233,7 +249,11 @@ class LoggingManager:
 
 def _check_directory(resolved: Resolved) -> None:
     cfg = resolved.config
-    if cfg.file_enabled and cfg.directory.exists() and not cfg.directory.is_dir():
+    try:
+        taken = cfg.file_enabled and cfg.directory.exists() and not cfg.directory.is_dir()
+    except OSError:  # not even inspectable: writing will report it, once, at run time
+        return
+    if taken:
         raise ConfigError(
             f"invalid logging configuration: directory={str(cfg.directory)!r} "
             f"(from {resolved.sources.get('directory', 'code')}): it exists and is not a "
@@ -255,14 +275,15 @@ def _build_sinks(cfg: LoggingConfig) -> tuple[list[Sink], Maintenance | None]:
             )
         )
     if cfg.file_enabled:
+        directory = cfg.directory.absolute()  # a later chdir() must not move the logs
         maintenance = Maintenance(
-            cfg.directory,
+            directory,
             prefix=cfg.file_prefix,
             compression=cfg.compression if cfg.compression_enabled else None,
             retention=RetentionPolicy(cfg.retention_age, cfg.retention_size),
         )
         writer = SegmentWriter(
-            cfg.directory,
+            directory,
             prefix=cfg.file_prefix,
             rotation_size=cfg.rotation_size,
             rotation_interval=cfg.rotation_interval,
@@ -281,26 +302,65 @@ def _build_sinks(cfg: LoggingConfig) -> tuple[list[Sink], Maintenance | None]:
     return sinks, maintenance
 
 
+def _file_core(sink: Sink | None) -> tuple[Any, bool]:
+    """The synchronous or non-blocking file sink inside ``sink`` and whether it holds JSON."""
+    if isinstance(sink, TextLines):
+        return sink.inner, False
+    if isinstance(sink, AsyncFileSink | SyncFileSink):
+        return sink, True
+    return None, False
+
+
 def _close_and_forward(old: tuple[Sink, ...], new: list[Sink]) -> None:
-    """Close replaced sinks; records that raced into a closed queue go to the new file sink."""
-    target = next((s for s in new if s.needs_bytes), None)
+    """Close replaced sinks. A record that reaches an old file sink afterwards (its logging
+    call had picked the old sinks already) is handed to the new file sink of the same kind."""
+    targets = [_file_core(s) for s in new]
     for sink in old:
+        core, structured = _file_core(sink)
         try:
-            sink.close(5.0)
+            if core is None:
+                sink.close(5.0)
+                continue
+            successor = next(
+                (t for t, kind in targets if t is not None and kind == structured), None
+            )
+            core.close(5.0, successor=successor)
         except Exception as exc:  # noqa: BLE001
             error_reporter.report("close", f"could not close a log sink: {exc!r}")
-    time.sleep(0)  # let a call that was mid-write finish its append
-    for sink in old:
-        leftovers = getattr(sink, "take_leftovers", None)
-        if leftovers is None:
-            continue
-        for levelno, data in leftovers():
-            if target is not None:
-                target.write(levelno, {}, data)
 
 
 _manager = LoggingManager()
 atexit.register(_manager.flush, 2.0)
+
+
+def _after_fork_in_child() -> None:
+    """Locks held by other threads at fork time stay locked in the child: make new ones."""
+    _manager._lock = threading.RLock()
+    error_reporter.after_fork()
+
+
+_mp_hooked = False
+
+
+def _before_fork() -> None:
+    """A child started by ``multiprocessing`` ends with ``os._exit`` (no atexit): have
+    multiprocessing flush our queue when such a child exits."""
+    global _mp_hooked
+    if _mp_hooked or "multiprocessing" not in sys.modules:
+        return
+    from multiprocessing import util
+
+    util.register_after_fork(_manager, _flush_at_child_exit)
+    _mp_hooked = True
+
+
+def _flush_at_child_exit(manager: LoggingManager) -> None:
+    from multiprocessing import util
+
+    util.Finalize(manager, manager.flush, args=(2.0,), exitpriority=100)
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def get_logging_manager() -> LoggingManager:

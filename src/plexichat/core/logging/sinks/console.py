@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import calendar
 import os
+import re
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -17,7 +19,7 @@ from .._core.clock import console_time
 from .._core.errors import error_reporter
 from .._core.levels import level_name
 
-__all__ = ["ConsoleRenderer", "ConsoleSink", "TextLines", "use_color"]
+__all__ = ["ConsoleRenderer", "ConsoleSink", "TextLines", "escape_controls", "use_color"]
 
 RESET = "\x1b[0m"
 DIM = "\x1b[2m"
@@ -47,6 +49,28 @@ def use_color(stream: object, configured: bool = True) -> bool:
         return False
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x1B: "\\x1b"}
+
+
+def escape_controls(text: str) -> str:
+    """Make control characters visible (``\\n``, ``\\x1b``, ...).
+
+    A message cannot start a fake log line or send escape sequences to the operator's
+    terminal; everything printable, non-ASCII included, stays as it is.
+    """
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(
+        lambda m: (
+            _ESCAPES.get(ord(m.group()), f"\\x{ord(m.group()):02x}")
+            if ord(m.group()) < 0x100
+            else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
+
+
 def _compact(value: object) -> str:
     if isinstance(value, str):
         return value if value and " " not in value and "=" not in value else repr(value)
@@ -73,13 +97,15 @@ class ConsoleRenderer:
         """Return the console line(s) for one event, without a trailing newline."""
         level = str(event.get("level", ""))
         stamp = _stamp(event, self.utc)
-        name = event.get("logger") or event.get("module") or ""
-        message = str(event.get("message", ""))
+        name = escape_controls(str(event.get("logger") or event.get("module") or ""))
+        message = escape_controls(str(event.get("message", "")))
         extra = ""
         if self.show_context:
             ctx = event.get("context")
             if isinstance(ctx, Mapping) and ctx:
-                extra = "  " + " ".join(f"{k}={_compact(v)}" for k, v in ctx.items())
+                extra = escape_controls(
+                    "  " + " ".join(f"{k}={_compact(v)}" for k, v in ctx.items())
+                )
         if self.color:
             color = LEVEL_COLORS.get(level, "")
             head = f"[{stamp}] [{color}{level:<8}{RESET}] {name}: {message}"
@@ -90,11 +116,11 @@ class ConsoleRenderer:
         exc = event.get("exception")
         if isinstance(exc, Mapping):
             lines = exc.get("traceback") or [f"{exc.get('type')}: {exc.get('message')}"]
-            tb = "\n".join(str(line) for line in lines)
+            tb = "\n".join(escape_controls(str(line)) for line in lines)
             head += "\n" + (f"{LEVEL_COLORS['ERROR']}{tb}{RESET}" if self.color else tb)
         stack = event.get("stack")
         if isinstance(stack, str):
-            head += "\n" + stack
+            head += "\n" + "\n".join(escape_controls(line) for line in stack.split("\n"))
         return head
 
 
@@ -117,6 +143,17 @@ def _stamp(event: Mapping[str, Any], utc: bool) -> str:
         cached = (head, console_time(seconds))
         _local_cache = cached
     return cached[1]
+
+
+_LIVE_CONSOLES: weakref.WeakSet[ConsoleSink] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for sink in list(_LIVE_CONSOLES):
+        sink._lock = threading.Lock()  # another thread may have held it at fork time
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class ConsoleSink:
@@ -145,6 +182,7 @@ class ConsoleSink:
         self._lock = threading.Lock()
         self.written: dict[int, int] = {}
         self._renderers: dict[bool, ConsoleRenderer] = {}
+        _LIVE_CONSOLES.add(self)
 
     def _stream(self) -> TextIO | None:
         return sys.stdout if self.stream_name == "stdout" else sys.stderr

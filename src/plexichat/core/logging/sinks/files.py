@@ -22,11 +22,11 @@ from typing import Any
 
 from .._core.errors import error_reporter
 from .._core.levels import SECURITY, level_name
-from .segments import new_stream_id, segment_name
+from .segments import lock_segment, new_stream_id, segment_name
 
 __all__ = ["AsyncFileSink", "SegmentWriter", "SyncFileSink"]
 
-_LIVE_SINKS: weakref.WeakSet[SyncFileSink | AsyncFileSink] = weakref.WeakSet()
+_LIVE_SINKS: weakref.WeakSet[_FileSinkBase] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
@@ -73,6 +73,9 @@ class SegmentWriter:
         self._deadline = _NEVER
         self._pending: deque[Item] = deque()
         self._pending_bytes = 0
+        self._torn = False
+        self.os_write: Callable[[int, bytes | memoryview], int] = os.write
+        """The write call (replaceable to inject faults in tests)."""
         self._retry_at = 0.0
         self.written: dict[int, int] = {}
         self.dropped: dict[int, int] = {}
@@ -125,19 +128,25 @@ class SegmentWriter:
             self.write_batch([(levelno, data)])
             return
         try:
-            done = os.write(fd, line)
+            done = self.os_write(fd, line)
         except OSError:
             self.write_batch([(levelno, data)])  # nothing was written: the batch path copes
             return
         self.seq = seq
-        self._size += done
-        self.bytes_written += done
-        if done < len(line):  # a short write (disk filling up): finish it the careful way
-            self._write_lines([(levelno, line[done:])])
-        else:
+        if done == len(line):
+            self._size = size
+            self.bytes_written += done
             self.written[levelno] = self.written.get(levelno, 0) + 1
             if self.failures:
                 self._recovered()
+            return
+        # A short write (the disk is filling up): finish the line, or undo it and keep it.
+        self._size += done
+        self.bytes_written += done
+        try:
+            self._write_buf([line[done:]], [(levelno, line)], 0, 1, already=done)
+        except OSError as exc:
+            self._failed(exc, [(levelno, line)], 0)
 
     def flush_pending(self) -> bool:
         """Try to write what earlier failures left buffered; True when nothing is left."""
@@ -191,6 +200,9 @@ class SegmentWriter:
                 self._open()
             elif time.time() >= self._deadline:
                 self._rotate()
+            if self._torn:
+                self._size += self.os_write(self._fd, b"\n")
+                self._torn = False
             size = self._size
             if limit is None or size + sum(len(line) for _, line in lines) <= limit:
                 self._write_buf([line for _, line in lines], lines, 0, len(lines))
@@ -210,18 +222,21 @@ class SegmentWriter:
         except OSError as exc:
             self._failed(exc, lines, start)
 
-    def _write_buf(self, buf: list[bytes], lines: list[Item], start: int, end: int) -> None:
+    def _write_buf(
+        self, buf: list[bytes], lines: list[Item], start: int, end: int, already: int = 0
+    ) -> None:
+        """Write ``buf`` (the bytes of ``lines[start:end]`` minus ``already`` written ones)."""
         if not buf:
             return
         data = b"".join(buf) if len(buf) > 1 else buf[0]
         view = memoryview(data)
         done = 0
+        write = self.os_write
         try:
             while done < len(data):
-                done += os.write(self._fd, view[done:])
+                done += write(self._fd, view[done:])
         except OSError as exc:
-            # Keep exactly the bytes not yet written: the torn line completes on retry.
-            exc.plexi_done = done  # type: ignore[attr-defined]
+            exc.plexi_done = already + done  # type: ignore[attr-defined]
             raise
         finally:
             self._size += done
@@ -235,16 +250,13 @@ class SegmentWriter:
     def _failed(self, exc: OSError, lines: list[Item], start: int) -> None:
         done = getattr(exc, "plexi_done", 0)
         rest = lines[start:]
-        if done and rest:
-            # Drop the part of a line (or lines) that did reach the file.
-            skip = done
-            while rest and skip >= len(rest[0][1]):
-                skip -= len(rest[0][1])
-                lvl = rest[0][0]
-                self.written[lvl] = self.written.get(lvl, 0) + 1
-                rest = rest[1:]
-            if rest and skip:
-                rest = [(rest[0][0], rest[0][1][skip:]), *rest[1:]]
+        while rest and done >= len(rest[0][1]):  # whole lines that reached the file
+            done -= len(rest[0][1])
+            lvl = rest[0][0]
+            self.written[lvl] = self.written.get(lvl, 0) + 1
+            rest = rest[1:]
+        if done:  # part of a line reached the file: cut it off, keep the whole line pending
+            self._undo_partial(done)
         self._pending.extendleft(reversed(rest))
         self._pending_bytes += sum(len(line) for _, line in rest)
         self._trim_pending()
@@ -263,6 +275,22 @@ class SegmentWriter:
             f" up to {PENDING_LIMIT // (1024 * 1024)} MiB of records are kept and written when"
             " it works again (retrying every second).",
         )
+
+    def _undo_partial(self, partial: int) -> None:
+        """Remove a torn line's first ``partial`` bytes from the end of the segment.
+
+        One writer per file makes this safe. When the file cannot be truncated, the next
+        write starts with a newline so the fragment stays a line of its own (readers skip
+        it) and never glues onto a whole record.
+        """
+        try:
+            if self._fd < 0:
+                raise OSError(errno.EBADF, "segment not open")
+            os.ftruncate(self._fd, self._size - partial)
+            self._size -= partial
+            self.bytes_written -= partial
+        except OSError:
+            self._torn = True
 
     def _recovered(self) -> None:
         self.failures = 0
@@ -300,12 +328,19 @@ class SegmentWriter:
             self._deadline = (
                 time.time() + self.rotation_interval if self.rotation_interval else _NEVER
             )
+        elif not self.path.exists() and self._size:
+            # Reopening after a failure, but the segment was removed or compressed meanwhile:
+            # never recreate it under the same name; continue in the next segment.
+            self.path = None
+            self._open()
+            return
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
         self._fd = os.open(
             self.path,
             os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0),
             self.file_mode,
         )
+        lock_segment(self._fd)
 
     def _rotate(self) -> None:
         old = self.path
@@ -334,30 +369,72 @@ class SegmentWriter:
         }
 
 
-class SyncFileSink:
-    """Writes each record to the OS before the logging call returns (survives ``kill -9``)."""
+class _Marker:
+    """A flush request travelling through the queue: set when the writer passes it."""
+
+    __slots__ = ("done", "ok")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
+
+
+class _FileSinkBase:
+    """What both file sinks share: a writer, a level, and forwarding after close.
+
+    A record can reach a sink just after a reconfiguration closed it (the logging call had
+    already picked the old sinks). Such late records go to ``successor``, the sink that
+    replaced this one, so reconfiguring never loses them.
+    """
 
     needs_bytes = True
 
-    def __init__(self, writer: SegmentWriter, level: int = 0) -> None:
+    def __init__(self, writer: SegmentWriter, level: int) -> None:
         self.writer = writer
         self.level = level
-        self._lock = threading.Lock()
+        self.successor: Any = None
+        self._closed = False
         _LIVE_SINKS.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a stream of its own (the parent's file is the parent's)."""
+        self.writer.detach_after_fork()
+
+    def _late(self, levelno: int, event: Mapping[str, Any], data: bytes) -> None:
+        successor = self.successor
+        if successor is not None:
+            successor.write(levelno, event, data)
+        else:
+            error_reporter.report(
+                "closed-sink", "a record arrived after logging was shut down; it was not written"
+            )
+
+
+class SyncFileSink(_FileSinkBase):
+    """Writes each record to the OS before the logging call returns (survives ``kill -9``)."""
+
+    def __init__(self, writer: SegmentWriter, level: int = 0) -> None:
+        self._lock = threading.Lock()
+        super().__init__(writer, level)
 
     def write(self, levelno: int, event: Mapping[str, Any], data: bytes) -> None:
         """Write one serialized event."""
         with self._lock:
-            self.writer.write_one(levelno, data)
+            if not self._closed:
+                self.writer.write_one(levelno, data)
+                return
+        self._late(levelno, event, data)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Retry anything a failed write left buffered."""
+        """Retry anything a failed write left buffered; True when nothing is left."""
         with self._lock:
             return self.writer.flush_pending()
 
-    def close(self, timeout: float | None = None) -> None:
-        """Close the current segment."""
+    def close(self, timeout: float | None = None, successor: Any = None) -> None:
+        """Close the current segment; later records go to ``successor``."""
         with self._lock:
+            self.successor = successor
+            self._closed = True
             self.writer.close()
 
     def stats(self) -> dict[str, Any]:
@@ -367,18 +444,16 @@ class SyncFileSink:
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
-        self.writer.detach_after_fork()
+        super()._after_fork()
 
 
-class AsyncFileSink:
+class AsyncFileSink(_FileSinkBase):
     """Puts serialized events on a bounded queue; one writer thread writes them in batches.
 
     When the queue is full, records below SECURITY are dropped and counted; SECURITY and
     AUDIT records wait for room. The writer wakes every ``flush_interval`` seconds, when the
-    queue passes a watermark, for SECURITY/AUDIT records and on :meth:`flush`.
+    queue reaches a watermark, for SECURITY/AUDIT records and on :meth:`flush`.
     """
-
-    needs_bytes = True
 
     def __init__(
         self,
@@ -388,18 +463,16 @@ class AsyncFileSink:
         capacity: int = 10_000,
         flush_interval: float = 1.0,
     ) -> None:
-        self.writer = writer
-        self.level = level
         self.capacity = capacity
         self.flush_interval = flush_interval
         self._watermark = max(1, min(512, capacity // 8))
-        self._closed = False
+        super().__init__(writer, level)
         self._setup()
-        _LIVE_SINKS.add(self)
 
     def _setup(self) -> None:
         self._queue: deque[tuple[int, Any]] = deque()
         self._wake = threading.Event()
+        self._signalled = False
         self._drop_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.dropped: dict[int, int] = {}
@@ -409,21 +482,28 @@ class AsyncFileSink:
     def write(self, levelno: int, event: Mapping[str, Any], data: bytes) -> None:
         """Queue one serialized event (never blocks below SECURITY)."""
         queue = self._queue
+        if self._closed:
+            self._late(levelno, event, data)
+            return
         if len(queue) >= self.capacity:
-            self._full(levelno, data)
+            self._full(levelno, event, data)
             return
         queue.append((levelno, data))
-        if levelno >= SECURITY or len(queue) == self._watermark:
+        if levelno >= SECURITY or (len(queue) >= self._watermark and not self._signalled):
+            self._signalled = True
             self._wake.set()
 
-    def _full(self, levelno: int, data: bytes) -> None:
+    def _full(self, levelno: int, event: Mapping[str, Any], data: bytes) -> None:
+        self._wake.set()
         if levelno < SECURITY:
             with self._drop_lock:
                 self.dropped[levelno] = self.dropped.get(levelno, 0) + 1
             return
-        self._wake.set()
         while len(self._queue) >= self.capacity:
-            if not self._thread.is_alive() or self._closed:
+            if self._closed:
+                self._late(levelno, event, data)
+                return
+            if not self._thread.is_alive():
                 with self._write_lock:
                     self.writer.write_batch([(levelno, data)])
                 return
@@ -437,13 +517,14 @@ class AsyncFileSink:
         while True:
             wake.wait(self.flush_interval)
             wake.clear()
+            self._signalled = False
             stop = self._closed
             try:
                 with self._write_lock:
                     self._drain(queue)
             except Exception as exc:  # noqa: BLE001 - the writer thread must survive
                 error_reporter.report("writer", f"log writer error: {exc!r}")
-            if stop and not queue:
+            if stop:
                 return
 
     def _drain(self, queue: deque[tuple[int, Any]]) -> None:
@@ -456,8 +537,8 @@ class AsyncFileSink:
             if levelno < 0:  # a flush marker
                 writer.write_batch(batch)
                 batch = []
-                writer.flush_pending()
-                data.set()
+                data.ok = writer.flush_pending()
+                data.done.set()
                 continue
             batch.append((levelno, data))
             if len(batch) >= 4096:
@@ -468,29 +549,26 @@ class AsyncFileSink:
             writer.flush_pending()
 
     def flush(self, timeout: float | None = 5.0) -> bool:
-        """Wait until everything queued before this call is written; False on timeout."""
+        """Wait until everything queued before this call is written.
+
+        Returns False on timeout, or when records are still held back because writing
+        fails (they are retried every second).
+        """
         if not self._thread.is_alive():
             with self._write_lock:
                 self._drain(self._queue)
-            return True
-        done = threading.Event()
-        self._queue.append((-1, done))
+                return self.writer.pending == 0
+        marker = _Marker()
+        self._queue.append((-1, marker))
         self._wake.set()
-        return done.wait(timeout)
+        return marker.done.wait(timeout) and marker.ok
 
-    def take_leftovers(self) -> list[Item]:
-        """Remove and return records queued after :meth:`close` (a reconfiguration race)."""
-        left: list[Item] = []
-        while self._queue:
-            levelno, data = self._queue.popleft()
-            if levelno >= 0:
-                left.append((levelno, data))
-            else:
-                data.set()
-        return left
+    def close(self, timeout: float | None = 5.0, successor: Any = None) -> None:
+        """Write everything queued, stop the writer thread and close the segment.
 
-    def close(self, timeout: float | None = 5.0) -> None:
-        """Write everything queued, stop the writer thread and close the segment."""
+        Records that arrive afterwards go to ``successor`` (the sink that replaced this one).
+        """
+        self.successor = successor
         self._closed = True
         self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
@@ -498,6 +576,25 @@ class AsyncFileSink:
         with self._write_lock:
             self._drain(self._queue)
             self.writer.close()
+        if successor is not None:
+            threading.Thread(
+                target=self._forward_stragglers, name="plexichat-log-handover", daemon=True
+            ).start()
+
+    def _forward_stragglers(self, period: float = 2.0) -> None:
+        """Hand over records appended by calls that were already past the closed check."""
+        deadline = time.monotonic() + period
+        while True:
+            while self._queue:
+                levelno, data = self._queue.popleft()
+                if levelno >= 0:
+                    self.successor.write(levelno, {}, data)
+                else:
+                    data.ok = True
+                    data.done.set()
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.02)
 
     def stats(self) -> dict[str, Any]:
         """The writer's counters plus queue depth and queue drops."""
@@ -517,6 +614,6 @@ class AsyncFileSink:
 
     def _after_fork(self) -> None:
         # The inherited queue holds the parent's records: the parent writes them, not us.
-        self.writer.detach_after_fork()
+        super()._after_fork()
         if not self._closed:
             self._setup()

@@ -10,16 +10,18 @@ from __future__ import annotations
 import gzip
 import os
 import queue
+import secrets
 import shutil
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._core.errors import error_reporter
-from .segments import Segment, list_segments, stream_alive
+from .segments import Segment, is_local, list_segments, segment_in_use
 
 __all__ = ["Maintenance", "RetentionPolicy", "apply_retention", "compress_segment"]
 
@@ -42,18 +44,18 @@ def compress_segment(path: Path, method: str = "gzip") -> Path:
     """
     suffix = ".gz" if method == "gzip" else ".zst"
     final = path.with_name(path.name + suffix)
-    tmp = path.with_name(f"{path.name}{suffix}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}{suffix}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     st = path.stat()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        with open(path, "rb") as src:
+        with open(path, "rb") as src, open(os.open(tmp, flags, 0o600), "wb") as raw:
             if method == "gzip":
-                with gzip.open(tmp, "wb", compresslevel=6) as dst:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6) as dst:
                     shutil.copyfileobj(src, dst, _CHUNK)
             else:
                 import zstandard
 
-                compressor = zstandard.ZstdCompressor(level=3)
-                with open(tmp, "wb") as raw, compressor.stream_writer(raw) as dst:
+                with zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as dst:
                     shutil.copyfileobj(src, dst, _CHUNK)
         os.chmod(tmp, st.st_mode & 0o777)
         os.utime(tmp, (st.st_atime, st.st_mtime))
@@ -65,15 +67,22 @@ def compress_segment(path: Path, method: str = "gzip") -> Path:
     return final
 
 
+def _in_use(seg: Segment) -> bool:
+    """A stream's newest plain segment is in use if its writer holds it (this host) or if
+    the stream is another host's (nothing here can tell, so it is left alone)."""
+    if not is_local(seg.stream):
+        return True
+    return segment_in_use(seg.path)
+
+
 def _closed_segments(
-    streams: dict[str, list[Segment]], active: Callable[[str], bool]
+    streams: dict[str, list[Segment]], active: Callable[[Segment], bool]
 ) -> tuple[list[Segment], list[Segment]]:
     closed: list[Segment] = []
     open_: list[Segment] = []
-    for stream, segs in streams.items():
-        live = active(stream)
+    for segs in streams.values():
         for i, seg in enumerate(segs):
-            if live and i == len(segs) - 1 and seg.compression is None:
+            if i == len(segs) - 1 and seg.compression is None and active(seg):
                 open_.append(seg)
             else:
                 closed.append(seg)
@@ -87,7 +96,7 @@ def apply_retention(
     prefix: str | None = None,
     now: float | None = None,
     dry_run: bool = False,
-    active: Callable[[str], bool] = stream_alive,
+    active: Callable[[Segment], bool] = _in_use,
 ) -> list[Path]:
     """Delete (or, with ``dry_run``, list) the closed segments the policy no longer keeps.
 
@@ -125,6 +134,17 @@ def apply_retention(
     return doomed
 
 
+_LIVE: weakref.WeakSet[Maintenance] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for maintenance in list(_LIVE):
+        maintenance._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Maintenance:
     """A daemon thread that compresses rotated segments and applies retention."""
 
@@ -144,6 +164,15 @@ class Maintenance:
         self.deleted = 0
         self._jobs: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        _LIVE.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: no thread, no jobs, fresh locks (the parent does its own upkeep)."""
+        self._jobs = queue.SimpleQueue()
+        self._thread = None
         self._lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
@@ -220,7 +249,7 @@ class Maintenance:
                 pass
         if not self.compression:
             return
-        closed, _ = _closed_segments(list_segments(self.directory, self.prefix), stream_alive)
+        closed, _ = _closed_segments(list_segments(self.directory, self.prefix), _in_use)
         for seg in closed:
             if seg.compression is None:
                 self._compress(seg.path)

@@ -85,20 +85,24 @@ def read_directory(directory: Path, prefix: str | None = None) -> Iterator[Line]
 
 def tail_lines(directory: Path, count: int, prefix: str | None = None) -> list[Line]:
     """Return the last ``count`` lines across all streams, in time order."""
-    if count <= 0:
-        return []
-    streams = list_segments(Path(directory), prefix)
-    picked: list[Line] = []
-    for segs in streams.values():
-        collected: list[Line] = []
-        for seg in reversed(segs):
-            lines = list(_stream_lines([seg]))
-            collected = lines + collected
-            if len(collected) >= count:
-                break
-        picked.extend(collected[-count:])
-    picked.sort(key=lambda line: line.sort_key)
-    return picked[-count:]
+    return StreamFollower(Path(directory), prefix).backlog(count)
+
+
+def _read_segment(seg: Segment) -> tuple[list[Line], Segment, int]:
+    """All complete lines of a segment, the segment actually read (it may have been
+    compressed meanwhile) and the offset after the last complete line."""
+    lines: list[Line] = []
+    end = 0
+    try:
+        for end, raw in iter_lines(seg.path):  # noqa: B007 - end is read after the loop
+            lines.append(_parse(raw, seg))
+    except FileNotFoundError:
+        alt = _successor(seg)
+        if alt is not None:
+            return _read_segment(alt)
+    except (OSError, EOFError):  # a damaged compressed file: keep what could be read
+        pass
+    return lines, seg, end
 
 
 @dataclass
@@ -118,6 +122,24 @@ class StreamFollower:
     directory: Path
     prefix: str | None = None
     _pos: dict[str, _Position] = field(default_factory=dict)
+
+    def backlog(self, count: int) -> list[Line]:
+        """Return the last ``count`` lines across all streams, in time order, and continue
+        :meth:`poll` right after what was read, so nothing is skipped or shown twice."""
+        picked: list[Line] = []
+        for stream, segs in list_segments(self.directory, self.prefix).items():
+            collected: list[Line] = []
+            for seg in reversed(segs):
+                lines, read, end = _read_segment(seg)
+                if seg is segs[-1]:
+                    self._pos[stream] = _Position(read, end)
+                collected = lines + collected
+                if len(collected) >= count:
+                    break
+            if count > 0:
+                picked.extend(collected[-count:])
+        picked.sort(key=lambda line: line.sort_key)
+        return picked[-count:] if count > 0 else []
 
     def start_at_end(self) -> None:
         """Skip everything already written (follow only new lines)."""

@@ -8,6 +8,7 @@ two processes ever write to the same file.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import re
@@ -16,10 +17,20 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import IO
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 __all__ = [
     "Segment",
+    "is_local",
+    "lock_segment",
+    "segment_in_use",
     "list_segments",
     "new_stream_id",
     "open_segment",
@@ -31,7 +42,30 @@ _NAME = re.compile(
     r"^(?P<prefix>[A-Za-z0-9_-]+)\.(?P<stream>[a-z0-9]+-\d+-[0-9a-f]+)\.(?P<index>\d{6,})"
     r"\.(?P<ext>jsonl|log)(?P<comp>\.gz|\.zst)?$"
 )
-_HOST = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:20] or "host"
+
+
+def _host_token() -> str:
+    """This host (and pid namespace, and boot) as a short file-name-safe token.
+
+    Two machines, containers or boots never share a token, so a pid in a stream id is only
+    ever compared with processes it can really refer to.
+    """
+    name = socket.gethostname()
+    parts = [name]
+    for probe in ("/proc/sys/kernel/random/boot_id",):
+        try:
+            parts.append(Path(probe).read_text().strip())
+        except OSError:
+            pass
+    try:
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        pass
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+    return (re.sub(r"[^a-z0-9]", "", name.lower())[:12] or "host") + digest
+
+
+_HOST = _host_token()
 
 
 def new_stream_id() -> str:
@@ -107,6 +141,45 @@ def list_segments(directory: Path, prefix: str | None = None) -> dict[str, list[
     for segs in streams.values():
         segs.sort(key=lambda s: s.index)
     return streams
+
+
+def lock_segment(fd: int) -> None:
+    """Mark a segment as being written (a shared lock the writer holds while the file is open)."""
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            pass
+
+
+def segment_in_use(path: Path) -> bool:
+    """Tell whether a writer on this machine has the segment open (it holds its lock).
+
+    Without ``fcntl`` (Windows) it falls back to asking whether the stream's process lives.
+    """
+    seg = Segment.parse(path)
+    if seg is None or seg.compression is not None:
+        return False
+    if fcntl is None:
+        return stream_alive(seg.stream)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return stream_alive(seg.stream)
+    finally:
+        os.close(fd)
+    return False
+
+
+def is_local(stream: str) -> bool:
+    """Whether the stream was written on this host, in this pid namespace, since this boot."""
+    return stream.split("-")[0] == _HOST
 
 
 def stream_alive(stream: str) -> bool:

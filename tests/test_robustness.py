@@ -1,0 +1,317 @@
+"""Failure modes found in review: races, forks, torn writes, foreign streams, hostile text."""
+
+from __future__ import annotations
+
+import errno
+import io
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plexichat.core.logging import (
+    configure_logging,
+    flush_logging,
+    get_logger,
+    get_logging_manager,
+    get_logging_stats,
+)
+from plexichat.core.logging.sinks.console import ConsoleRenderer, ConsoleSink
+from plexichat.core.logging.sinks.files import AsyncFileSink, SegmentWriter
+from plexichat.core.logging.sinks.maintenance import (
+    Maintenance,
+    RetentionPolicy,
+    apply_retention,
+    compress_segment,
+)
+from plexichat.core.logging.sinks.segments import list_segments
+from plexichat.core.logging.testing import read_log_records
+
+QUIET: dict[str, Any] = {"console_enabled": False, "retention_age": "off"}
+
+
+class _SlowStream(io.StringIO):
+    """A console that takes its time, so a reconfiguration lands mid-call."""
+
+    def write(self, text: str) -> int:
+        time.sleep(0.002)
+        return super().write(text)
+
+
+def test_reconfigure_mid_call_loses_nothing(log_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records whose call picked the old sinks are handed to the new ones, none lost."""
+    monkeypatch.setattr(sys, "stderr", _SlowStream())
+    configure_logging(directory=log_dir, retention_age="off", compression_enabled=False)
+    logger = get_logger("race")
+    done = threading.Event()
+
+    def worker() -> None:
+        for i in range(400):
+            logger.security("rec %d", i)
+        done.set()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    flips = 0
+    while not done.is_set():
+        configure_logging(non_blocking=bool(flips % 2))
+        flips += 1
+        time.sleep(0.005)
+    thread.join()
+    assert flush_logging(10)
+    time.sleep(0.1)
+    messages = [r["message"] for r in read_log_records(log_dir)]
+    assert flips > 3
+    assert sorted(messages) == sorted(f"rec {i}" for i in range(400))
+
+
+def _child_logs(directory: str) -> None:
+    logger = get_logger("mp.child")
+    for i in range(100):
+        logger.info("child %d", i)
+
+
+def test_multiprocessing_fork_child_flushes_at_exit(log_dir: Path) -> None:
+    """A multiprocessing (fork) child's queued records are written when it exits."""
+    configure_logging(directory=log_dir, flush_interval=60, **QUIET)
+    get_logger("mp.parent").info("parent")
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_child_logs, args=(str(log_dir),)) for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
+    flush_logging()
+    messages = [r["message"] for r in read_log_records(log_dir)]
+    assert messages.count("parent") == 1
+    assert sorted(m for m in messages if m.startswith("child")) == sorted(
+        f"child {i}" for i in range(100) for _ in range(2)
+    )
+
+
+def test_short_write_then_full_disk_never_tears_a_line(tmp_path: Path) -> None:
+    """A line cut by ENOSPC is undone and written whole later, even across a rotation."""
+    writer = SegmentWriter(tmp_path, rotation_size=900)
+    real = os.write
+    state = {"calls": 0}
+
+    def flaky(fd: int, data: bytes | memoryview) -> int:
+        state["calls"] += 1
+        if state["calls"] == 3:
+            return real(fd, bytes(data)[:17])  # a short write ...
+        if state["calls"] == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")  # ... then a full disk
+        return real(fd, data)
+
+    writer.os_write = flaky
+    import orjson
+
+    events = [orjson.dumps({"timestamp": f"t{i:03d}", "message": f"m{i}"}) for i in range(30)]
+    for i, data in enumerate(events):
+        writer.write_one(20, data)
+        if i == 5:
+            writer._retry_at = 0.0  # retry now instead of a second later
+    writer._retry_at = 0.0
+    writer.flush_pending()
+    writer.close()
+    lines = [
+        line for path in sorted(tmp_path.glob("*.jsonl")) for line in path.read_bytes().splitlines()
+    ]
+    records = [orjson.loads(line) for line in lines]  # every line is a whole record
+    assert [r["message"] for r in records] == [f"m{i}" for i in range(30)]
+    assert [r["seq"] for r in records] == list(range(1, 31))
+
+
+def test_live_writer_of_another_process_is_never_compressed(tmp_path: Path) -> None:
+    """Sweep and retention leave alone a segment another process is still writing."""
+    script = (
+        "import sys, time\n"
+        "from plexichat.core.logging import configure_logging, get_logger\n"
+        "configure_logging(directory=sys.argv[1], console_enabled=False, non_blocking=False)\n"
+        "get_logger('live').info('still writing')\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "get_logger('live').info('after the sweep')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        (segment,) = tmp_path.glob("*.jsonl")
+        old = time.time() - 10 * 86400
+        os.utime(segment, (old, old))
+        maintenance = Maintenance(
+            tmp_path, prefix="plexichat", compression="gzip", retention=RetentionPolicy(1.0)
+        )
+        maintenance.sweep()
+        assert maintenance.wait_idle(10)
+        assert apply_retention(tmp_path, RetentionPolicy(max_age=1.0)) == []
+        assert segment.exists()
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        assert proc.wait(30) == 0
+    finally:
+        proc.stdin.close()
+        proc.stdout.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert [r["message"] for r in read_log_records(tmp_path)] == [
+        "still writing",
+        "after the sweep",
+    ]
+
+
+def test_foreign_host_streams_are_left_alone(tmp_path: Path) -> None:
+    """Segments of another host's streams are never treated as closed by their pid."""
+    name = "plexichat.otherhost12345678-1-abcdef.000001.jsonl"
+    (tmp_path / name).write_bytes(b'{"timestamp":"x","message":"remote"}\n')
+    old = time.time() - 10 * 86400
+    os.utime(tmp_path / name, (old, old))
+    assert apply_retention(tmp_path, RetentionPolicy(max_age=1.0)) == []
+
+
+def test_reconfigured_stream_gets_compressed(log_dir: Path) -> None:
+    """The segment a reconfiguration closed is compressed by the new configuration's sweep."""
+    configure_logging(directory=log_dir, compression_enabled=True, **QUIET)
+    get_logger("re").info("first stream")
+    flush_logging()
+    configure_logging(level="DEBUG")
+    maintenance = get_logging_manager().maintenance
+    assert maintenance is not None
+    assert maintenance.wait_idle(10)
+    streams = list_segments(log_dir)
+    compressed = [s for segs in streams.values() for s in segs if s.compression == "gzip"]
+    assert len(compressed) == 1
+    assert [r["message"] for r in read_log_records(log_dir)] == ["first stream"]
+
+
+def test_relative_directory_survives_chdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative directory is fixed at configure time; a later chdir does not move logs."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    configure_logging(directory="logs", non_blocking=False, **QUIET)
+    monkeypatch.chdir(second)
+    get_logger("cwd").info("where am I")
+    assert [r["message"] for r in read_log_records(first / "logs")] == ["where am I"]
+    assert not (second / "logs").exists()
+
+
+def test_get_logger_survives_uninspectable_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OSError while checking the directory never escapes get_logger."""
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "exists", refuse)
+    logger = get_logger("perm")
+    assert get_logging_manager().configured
+    monkeypatch.undo()
+    logger.info("still fine")
+
+
+def test_no_python_caller_frame_still_logs(tmp_path: Path) -> None:
+    """A level method called straight from C (an atexit callback) writes its record."""
+    script = (
+        "import atexit, sys\n"
+        "from plexichat.core.logging import configure_logging, get_logger\n"
+        "configure_logging(directory=sys.argv[1], console_enabled=False, non_blocking=False)\n"
+        "atexit.register(get_logger('x').warning, 'bye from atexit')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert b"could not build" not in done.stderr
+    assert [r["message"] for r in read_log_records(tmp_path)] == ["bye from atexit"]
+
+
+def test_fork_while_console_lock_held_does_not_deadlock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A child forked while another thread held the console lock can still log."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    configure_logging(file_enabled=False)
+    logger = get_logger("forklock")
+    (console,) = [s for s in get_logging_manager().handler.sinks if isinstance(s, ConsoleSink)]
+    release = threading.Event()
+    holding = threading.Event()
+
+    def hold() -> None:
+        with console._lock:
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(5)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child process
+        logger.error("child can log")
+        os._exit(0)
+    release.set()
+    thread.join()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child deadlocked on the console lock")
+
+
+def test_full_queue_wakes_the_writer(log_dir: Path) -> None:
+    """Even after a lost wake-up, a full queue wakes the writer instead of dropping on."""
+    configure_logging(directory=log_dir, queue_size=64, flush_interval=60, **QUIET)
+    logger = get_logger("wake")
+    (sink,) = get_logging_manager().handler.sinks
+    assert isinstance(sink, AsyncFileSink)
+    sink._signalled = True  # as if a wake-up had been missed
+    for i in range(20000):
+        logger.info("burst %d", i)
+    flush_logging()
+    stats = get_logging_stats()
+    assert stats["records"]["INFO"] + stats["dropped"].get("INFO", 0) == 20000
+    assert stats["records"]["INFO"] > 1000
+
+
+def test_console_escapes_control_characters() -> None:
+    """A message cannot forge a log line or send terminal escapes."""
+    event = {
+        "timestamp": "2024-01-15T10:30:45.123Z",
+        "level": "INFO",
+        "logger": "auth",
+        "message": "login bob\n[2024-01-15 10:30:46] [AUDIT   ] admin: \x1b[2Jgranted",
+        "context": {"user": "x\ny"},
+    }
+    text = ConsoleRenderer(show_context=True, utc=True).render(event)
+    assert "\n" not in text
+    assert "\x1b" not in text
+    assert text == (
+        "[2024-01-15 10:30:45] [INFO    ] auth: login bob\\n[2024-01-15 10:30:46] "
+        "[AUDIT   ] admin: \\x1b[2Jgranted  user=x\\ny"
+    )
+
+
+def test_compressed_file_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:
+    """Compression keeps the segment's permissions and leaves no temporary file."""
+    path = tmp_path / "plexichat.h-1-abcdef.000001.jsonl"
+    path.write_bytes(b'{"m":1}\n' * 1000)
+    os.chmod(path, 0o640)
+    final = compress_segment(path, "gzip")
+    assert oct(final.stat().st_mode & 0o777) == oct(0o640)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [final.name]
