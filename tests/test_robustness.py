@@ -173,13 +173,15 @@ def test_live_writer_of_another_process_is_never_compressed(tmp_path: Path) -> N
     ]
 
 
-def test_foreign_host_streams_are_left_alone(tmp_path: Path) -> None:
-    """Segments of another host's streams are never treated as closed by their pid."""
-    name = "plexichat.otherhost12345678-1-abcdef.000001.jsonl"
-    (tmp_path / name).write_bytes(b'{"timestamp":"x","message":"remote"}\n')
-    old = time.time() - 10 * 86400
-    os.utime(tmp_path / name, (old, old))
-    assert apply_retention(tmp_path, RetentionPolicy(max_age=1.0)) == []
+def test_foreign_host_streams_are_left_alone_while_recent(tmp_path: Path) -> None:
+    """Another host's newest segment is in use while recently written, then ages out."""
+    busy = tmp_path / "plexichat.otherhost12345678-1-abcdef.000001.jsonl"
+    idle = tmp_path / "plexichat.otherhost12345678-2-abcdef.000001.jsonl"
+    for path, age in ((busy, 3600.0), (idle, 10 * 86400.0)):
+        path.write_bytes(b'{"timestamp":"x","message":"remote"}\n')
+        os.utime(path, (time.time() - age, time.time() - age))
+    assert apply_retention(tmp_path, RetentionPolicy(max_age=60.0)) == [idle]
+    assert busy.exists()
 
 
 def test_reconfigured_stream_gets_compressed(log_dir: Path) -> None:
@@ -275,18 +277,20 @@ def test_fork_while_console_lock_held_does_not_deadlock(
 
 
 def test_full_queue_wakes_the_writer(log_dir: Path) -> None:
-    """Even after a lost wake-up, a full queue wakes the writer instead of dropping on."""
+    """Even after a lost wake-up, a full queue wakes the writer instead of waiting 60 s."""
     configure_logging(directory=log_dir, queue_size=64, flush_interval=60, **QUIET)
     logger = get_logger("wake")
     (sink,) = get_logging_manager().handler.sinks
     assert isinstance(sink, AsyncFileSink)
     sink._signalled = True  # as if a wake-up had been missed
-    for i in range(20000):
+    for i in range(65):  # the 65th finds the queue full
         logger.info("burst %d", i)
-    flush_logging()
+    deadline = time.monotonic() + 10
+    while get_logging_stats()["queue_depth"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert get_logging_stats()["queue_depth"] == 0  # drained long before the 60 s interval
     stats = get_logging_stats()
-    assert stats["records"]["INFO"] + stats["dropped"].get("INFO", 0) == 20000
-    assert stats["records"]["INFO"] > 1000
+    assert stats["records"]["INFO"] + stats["dropped"].get("INFO", 0) == 65
 
 
 def test_console_escapes_control_characters() -> None:
@@ -315,3 +319,79 @@ def test_compressed_file_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:
     final = compress_segment(path, "gzip")
     assert oct(final.stat().st_mode & 0o777) == oct(0o640)
     assert sorted(p.name for p in tmp_path.iterdir()) == [final.name]
+
+
+def _child_configures(directory: str) -> None:
+    configure_logging(directory=directory, flush_interval=60, console_enabled=False)
+    logger = get_logger("mp.own")
+    for i in range(50):
+        logger.info("own %d", i)
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_children_that_configure_themselves_flush_at_exit(log_dir: Path, method: str) -> None:
+    """forkserver and spawn children that configure logging write their queue at exit."""
+    ctx: Any = multiprocessing.get_context(method)
+    proc = ctx.Process(target=_child_configures, args=(str(log_dir),))
+    proc.start()
+    proc.join(120)
+    assert proc.exitcode == 0
+    messages = [r["message"] for r in read_log_records(log_dir)]
+    assert messages == [f"own {i}" for i in range(50)]
+
+
+def test_locked_segment_of_a_dead_pid_is_kept(tmp_path: Path) -> None:
+    """What protects a segment is its writer's lock, not a pid check (pids lie across
+    containers): a held segment is neither compressed nor deleted."""
+    import orjson
+
+    from plexichat.core.logging._core.errors import SegmentBusyError
+    from plexichat.core.logging.sinks.segments import _HOST
+
+    writer = SegmentWriter(tmp_path)
+    writer.stream = f"{_HOST}-4194303-abcdef"  # a pid that does not exist here
+    writer._suffix = f',"stream":"{writer.stream}","seq":'.encode()
+    writer.write_one(20, orjson.dumps({"timestamp": "t", "message": "held"}))
+    assert writer.path is not None
+    old = time.time() - 10 * 86400
+    os.utime(writer.path, (old, old))
+    with pytest.raises(SegmentBusyError):
+        compress_segment(writer.path, "gzip")
+    assert apply_retention(tmp_path, RetentionPolicy(max_age=60.0)) == []
+    assert writer.path.exists()
+    writer.close()
+    assert apply_retention(tmp_path, RetentionPolicy(max_age=60.0)) == [writer.path]
+
+
+def test_application_level_on_third_party_logger_wins(log_dir: Path) -> None:
+    """A level the application sets on a third-party logger survives later reconfigurations."""
+    import logging
+
+    configure_logging(directory=log_dir, **QUIET)
+    noisy = logging.getLogger("urllib3")
+    assert noisy.level == logging.WARNING
+    noisy.setLevel(logging.DEBUG)
+    for _ in range(3):
+        configure_logging(level="INFO")
+        assert noisy.level == logging.DEBUG
+
+
+def test_bidi_and_zero_width_controls_are_escaped() -> None:
+    """Bidirectional overrides and zero-width characters are shown, not obeyed."""
+    from plexichat.core.logging.sinks.console import escape_controls
+
+    assert escape_controls("user\u202eevil\u200b") == "user\\u202eevil\\u200b"
+    assert escape_controls("plain é ü 漢字") == "plain é ü 漢字"
+
+
+def test_flush_of_a_replaced_sink_reaches_its_successor(log_dir: Path) -> None:
+    """Flushing a sink that a reconfiguration closed flushes the sink that replaced it."""
+    configure_logging(directory=log_dir, flush_interval=60, **QUIET)
+    (old,) = get_logging_manager().handler.sinks
+    assert isinstance(old, AsyncFileSink)
+    configure_logging(level="DEBUG")
+    (new,) = get_logging_manager().handler.sinks
+    old.write(20, {}, b'{"timestamp":"t","message":"late"}')  # a call that picked the old sink
+    assert old.flush(5)
+    assert [r["message"] for r in read_log_records(log_dir)] == ["late"]
+    assert old.successor is new

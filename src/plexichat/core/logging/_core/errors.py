@@ -6,7 +6,13 @@ import sys
 import threading
 from typing import TextIO
 
-__all__ = ["ConfigError", "ErrorReporter", "PlexiLoggingError", "error_reporter"]
+__all__ = [
+    "ConfigError",
+    "ErrorReporter",
+    "PlexiLoggingError",
+    "SegmentBusyError",
+    "error_reporter",
+]
 
 
 class PlexiLoggingError(Exception):
@@ -18,6 +24,10 @@ class ConfigError(PlexiLoggingError, ValueError):
 
     The message names the field, the bad value, where it came from and what is allowed.
     """
+
+
+class SegmentBusyError(PlexiLoggingError):
+    """A segment is still being written by some process, so it is not compressed or deleted."""
 
 
 class ErrorReporter:

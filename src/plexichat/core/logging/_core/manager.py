@@ -39,6 +39,7 @@ class LoggingManager:
         self._file: str | None = None
         self._maintenance: Maintenance | None = None
         self._third_party: dict[str, tuple[int, int]] = {}
+        self._app_owned: set[str] = set()
         self._root_level: int | None = None
         self.configured_at: float | None = None
 
@@ -132,6 +133,7 @@ class LoggingManager:
             self._root_level = root.level
         root.setLevel(floor)
         self._apply_third_party(cfg.third_party_levels)
+        _flush_when_child_exits()
         self._resolved = resolved
         self._maintenance = maintenance
         self.configured_at = time.time()
@@ -156,15 +158,14 @@ class LoggingManager:
         """
         previous = self._third_party
         self._third_party = {}
-        changed_since: set[str] = set()
         for name, (before, ours) in previous.items():
             lg = logging.getLogger(name)
             if lg.level == ours:
                 lg.setLevel(before)
             else:
-                changed_since.add(name)
+                self._app_owned.add(name)  # the application's choice, until shutdown
         for name, lvl in wanted.items():
-            if name in changed_since:
+            if name in self._app_owned:
                 continue
             lg = logging.getLogger(name)
             level = parse_level(lvl)
@@ -206,6 +207,7 @@ class LoggingManager:
                 root.setLevel(self._root_level)
                 self._root_level = None
             self._apply_third_party({})
+            self._app_owned.clear()
             self._resolved = None
             self._overrides = {}
             self._file = None
@@ -352,6 +354,24 @@ def _before_fork() -> None:
 
     util.register_after_fork(_manager, _flush_at_child_exit)
     _mp_hooked = True
+
+
+_child_finalizer_pid = 0
+
+
+def _flush_when_child_exits() -> None:
+    """In a ``multiprocessing`` child (any start method) that configured logging itself,
+    flush at exit: such children end with ``os._exit``, which skips atexit."""
+    global _child_finalizer_pid
+    if "multiprocessing" not in sys.modules or _child_finalizer_pid == os.getpid():
+        return
+    import multiprocessing
+    from multiprocessing import util
+
+    if multiprocessing.parent_process() is None:
+        return
+    util.Finalize(_manager, _manager.flush, args=(2.0,), exitpriority=100)
+    _child_finalizer_pid = os.getpid()
 
 
 def _flush_at_child_exit(manager: LoggingManager) -> None:

@@ -74,6 +74,7 @@ class SegmentWriter:
         self._pending: deque[Item] = deque()
         self._pending_bytes = 0
         self._torn = False
+        self._final = False
         self.os_write: Callable[[int, bytes | memoryview], int] = os.write
         """The write call (replaceable to inject faults in tests)."""
         self._retry_at = 0.0
@@ -163,9 +164,10 @@ class SegmentWriter:
         return len(self._pending)
 
     def close(self) -> None:
-        """Write what can be written and close the current segment."""
+        """Write what can be written and close the current segment, for good."""
         self._retry_at = 0.0
         self.flush_pending()
+        self._final = True
         if self._fd >= 0:
             try:
                 os.close(self._fd)
@@ -193,6 +195,13 @@ class SegmentWriter:
     # --- internals -----------------------------------------------------------------------
 
     def _write_lines(self, lines: list[Item]) -> None:
+        if self._final:  # closed: never reopen (that would leak the file and its lock)
+            for levelno, _ in lines:
+                self.dropped[levelno] = self.dropped.get(levelno, 0) + 1
+            error_reporter.report(
+                "closed-writer", f"records reached the closed log segment writer of {self.path}"
+            )
+            return
         limit = self.rotation_size
         start = 0
         try:
@@ -201,7 +210,9 @@ class SegmentWriter:
             elif time.time() >= self._deadline:
                 self._rotate()
             if self._torn:
-                self._size += self.os_write(self._fd, b"\n")
+                newline = self.os_write(self._fd, b"\n")
+                self._size += newline
+                self.bytes_written += newline
                 self._torn = False
             size = self._size
             if limit is None or size + sum(len(line) for _, line in lines) <= limit:
@@ -320,6 +331,7 @@ class SegmentWriter:
 
     def _open(self) -> None:
         if self.path is None:
+            self._torn = False  # a fragment stays behind in the previous segment
             self.index += 1
             self.path = self.directory / segment_name(
                 self.prefix, self.stream, self.index, "jsonl" if self.structured else "log"
@@ -335,12 +347,17 @@ class SegmentWriter:
             self._open()
             return
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
-        self._fd = os.open(
+        fd = os.open(
             self.path,
             os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0),
             self.file_mode,
         )
-        lock_segment(self._fd)
+        if not lock_segment(fd):  # upkeep compressed it between creation and locking
+            os.close(fd)
+            self.path = None
+            self._open()
+            return
+        self._fd = fd
 
     def _rotate(self) -> None:
         old = self.path
@@ -489,6 +506,9 @@ class AsyncFileSink(_FileSinkBase):
             self._full(levelno, event, data)
             return
         queue.append((levelno, data))
+        if self._closed:  # another thread closed us meanwhile: hand the queue over
+            self._forward_queue()  # type: ignore[unreachable]
+            return
         if levelno >= SECURITY or (len(queue) >= self._watermark and not self._signalled):
             self._signalled = True
             self._wake.set()
@@ -554,6 +574,10 @@ class AsyncFileSink(_FileSinkBase):
         Returns False on timeout, or when records are still held back because writing
         fails (they are retried every second).
         """
+        if self._closed:
+            self._forward_queue()
+            successor = self.successor
+            return bool(successor.flush(timeout)) if successor is not None else True
         if not self._thread.is_alive():
             with self._write_lock:
                 self._drain(self._queue)
@@ -576,25 +600,22 @@ class AsyncFileSink(_FileSinkBase):
         with self._write_lock:
             self._drain(self._queue)
             self.writer.close()
-        if successor is not None:
-            threading.Thread(
-                target=self._forward_stragglers, name="plexichat-log-handover", daemon=True
-            ).start()
 
-    def _forward_stragglers(self, period: float = 2.0) -> None:
-        """Hand over records appended by calls that were already past the closed check."""
-        deadline = time.monotonic() + period
+    def _forward_queue(self) -> None:
+        """After close: pass what is queued to the successor (pops are atomic: each record
+        goes exactly once, whoever pops it)."""
+        queue = self._queue
         while True:
-            while self._queue:
-                levelno, data = self._queue.popleft()
-                if levelno >= 0:
-                    self.successor.write(levelno, {}, data)
-                else:
-                    data.ok = True
-                    data.done.set()
-            if time.monotonic() >= deadline:
+            try:
+                levelno, data = queue.popleft()
+            except IndexError:
                 return
-            time.sleep(0.02)
+            if levelno < 0:
+                successor = self.successor
+                data.ok = successor.flush(5.0) if successor is not None else True
+                data.done.set()
+            else:
+                self._late(levelno, {}, data)
 
     def stats(self) -> dict[str, Any]:
         """The writer's counters plus queue depth and queue drops."""

@@ -20,10 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._core.errors import error_reporter
-from .segments import Segment, is_local, list_segments, segment_in_use
+from .._core.errors import SegmentBusyError, error_reporter
+from .segments import Segment, claim_segment, is_local, list_segments, segment_in_use
 
-__all__ = ["Maintenance", "RetentionPolicy", "apply_retention", "compress_segment"]
+__all__ = [
+    "Maintenance",
+    "RetentionPolicy",
+    "SegmentBusyError",
+    "apply_retention",
+    "compress_segment",
+]
 
 _CHUNK = 1 << 20
 
@@ -41,7 +47,19 @@ def compress_segment(path: Path, method: str = "gzip") -> Path:
 
     The compressed file appears under its final name only when complete (written to a
     temporary name, then renamed), so a crash never leaves a half file that readers trust.
+    The segment is claimed (exclusively locked) throughout, so a writer can never be
+    writing into it meanwhile.
+
+    Raises:
+        SegmentBusyError: a writer has the segment open.
     """
+    with claim_segment(path) as claimed:
+        if not claimed:
+            raise SegmentBusyError(f"{path} is being written; it is compressed once closed")
+        return _compress(path, method)
+
+
+def _compress(path: Path, method: str) -> Path:
     suffix = ".gz" if method == "gzip" else ".zst"
     final = path.with_name(path.name + suffix)
     tmp = path.with_name(f"{path.name}{suffix}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
@@ -67,12 +85,20 @@ def compress_segment(path: Path, method: str = "gzip") -> Path:
     return final
 
 
+FOREIGN_IDLE = 2 * 86_400.0
+"""Another host's newest segment counts as in use until it has been idle this long."""
+
+
 def _in_use(seg: Segment) -> bool:
-    """A stream's newest plain segment is in use if its writer holds it (this host) or if
-    the stream is another host's (nothing here can tell, so it is left alone)."""
-    if not is_local(seg.stream):
-        return True
-    return segment_in_use(seg.path)
+    """A stream's newest plain segment is in use if its writer holds its lock (this host's
+    streams), or, for another host's stream (its locks are not visible here), if it was
+    written to within :data:`FOREIGN_IDLE`."""
+    if is_local(seg.stream):
+        return segment_in_use(seg.path)
+    try:
+        return time.time() - seg.path.stat().st_mtime < FOREIGN_IDLE
+    except OSError:
+        return False
 
 
 def _closed_segments(
@@ -125,13 +151,19 @@ def apply_retention(
             continue
         doomed.append(seg.path)
         total -= size
-    if not dry_run:
-        for path in doomed:
+    if dry_run:
+        return doomed
+    deleted: list[Path] = []
+    for path in doomed:
+        with claim_segment(path) as claimed:
+            if not claimed:
+                continue  # a writer picked it up again: keep it
             try:
                 path.unlink()
             except FileNotFoundError:
-                pass
-    return doomed
+                continue
+        deleted.append(path)
+    return deleted
 
 
 _LIVE: weakref.WeakSet[Maintenance] = weakref.WeakSet()
@@ -235,7 +267,7 @@ class Maintenance:
             return
         try:
             compress_segment(path, self.compression)
-        except FileNotFoundError:  # another process compressed or removed it first
+        except (FileNotFoundError, SegmentBusyError):  # done by another process, or still written
             return
         self.compressed += 1
 

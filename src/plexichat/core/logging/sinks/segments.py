@@ -15,6 +15,7 @@ import re
 import secrets
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "Segment",
+    "claim_segment",
     "is_local",
     "lock_segment",
     "segment_in_use",
@@ -45,23 +47,10 @@ _NAME = re.compile(
 
 
 def _host_token() -> str:
-    """This host (and pid namespace, and boot) as a short file-name-safe token.
-
-    Two machines, containers or boots never share a token, so a pid in a stream id is only
-    ever compared with processes it can really refer to.
-    """
+    """This host's name as a short file-name-safe token: its start plus a hash of all of it,
+    so host names that differ only after the first characters never collide."""
     name = socket.gethostname()
-    parts = [name]
-    for probe in ("/proc/sys/kernel/random/boot_id",):
-        try:
-            parts.append(Path(probe).read_text().strip())
-        except OSError:
-            pass
-    try:
-        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
-    except OSError:
-        pass
-    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     return (re.sub(r"[^a-z0-9]", "", name.lower())[:12] or "host") + digest
 
 
@@ -143,42 +132,63 @@ def list_segments(directory: Path, prefix: str | None = None) -> dict[str, list[
     return streams
 
 
-def lock_segment(fd: int) -> None:
-    """Mark a segment as being written (a shared lock the writer holds while the file is open)."""
+def lock_segment(fd: int) -> bool:
+    """Mark an open segment as being written: the writer holds a shared lock while it has
+    the file open. Returns False when the file was removed meanwhile (compressed by upkeep
+    between creation and locking): the writer must move on to a new segment."""
     if fcntl is not None:
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_SH)  # blocks only while upkeep holds its claim
         except OSError:
             pass
+    try:
+        return os.fstat(fd).st_nlink > 0
+    except OSError:
+        return True
 
 
-def segment_in_use(path: Path) -> bool:
-    """Tell whether a writer on this machine has the segment open (it holds its lock).
+@contextmanager
+def claim_segment(path: Path) -> Iterator[bool]:
+    """Claim a plain segment for compression or deletion: yields True while an exclusive
+    lock is held (no writer has it open), False when a writer holds it.
 
     Without ``fcntl`` (Windows) it falls back to asking whether the stream's process lives.
     """
     seg = Segment.parse(path)
     if seg is None or seg.compression is not None:
-        return False
+        yield True
+        return
     if fcntl is None:
-        return stream_alive(seg.stream)
+        yield not stream_alive(seg.stream)
+        return
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
-        return False
+        yield True  # gone already: nothing holds it
+        return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return stream_alive(seg.stream)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        except OSError:
+            yield not stream_alive(seg.stream)
+            return
+        yield True
     finally:
         os.close(fd)
-    return False
+
+
+def segment_in_use(path: Path) -> bool:
+    """Tell whether a writer on this machine has the segment open (it holds its lock)."""
+    with claim_segment(path) as claimed:
+        return not claimed
 
 
 def is_local(stream: str) -> bool:
-    """Whether the stream was written on this host, in this pid namespace, since this boot."""
+    """Whether the stream was written by a host of this host's name (same machine, or one
+    of its containers: they share the kernel, so the segment locks are visible here)."""
     return stream.split("-")[0] == _HOST
 
 
