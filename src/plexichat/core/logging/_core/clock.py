@@ -33,12 +33,10 @@ def iso_utc(t: float) -> str:
     return text
 
 
-def console_time(t: float, *, utc: bool = False) -> str:
-    """Return ``t`` as ``YYYY-MM-DD HH:MM:SS`` in local time (or UTC), as the console shows it."""
+def console_time(t: float) -> str:
+    """Return ``t`` as ``YYYY-MM-DD HH:MM:SS`` in local time, as the console shows it."""
     global _console_cache
     sec = int(t)
-    if utc:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec))
     cached = _console_cache
     if cached[0] != sec:
         cached = (sec, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec)))

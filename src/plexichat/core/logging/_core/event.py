@@ -12,7 +12,6 @@ import sys
 import traceback
 from collections.abc import Mapping
 from pathlib import PurePath
-from types import TracebackType
 from typing import Any
 
 import orjson
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 Event = dict[str, Any]
-ExcInfoTuple = tuple[type[BaseException], BaseException, TracebackType | None]
 
 STRUCTURED_KEYS = frozenset({"category", "context", "metadata", "performance_data"})
 """Keys of ``extra=`` (and keyword fields) that map to top-level record fields."""

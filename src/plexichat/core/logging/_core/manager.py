@@ -18,7 +18,7 @@ from ..sinks.files import AsyncFileSink, SegmentWriter, SyncFileSink
 from ..sinks.maintenance import Maintenance, RetentionPolicy
 from .errors import ConfigError, error_reporter
 from .handler import PlexiHandler, Sink
-from .levels import level_name, parse_level
+from .levels import parse_level
 
 __all__ = ["LoggingManager", "get_logging_manager"]
 
@@ -386,8 +386,3 @@ os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 def get_logging_manager() -> LoggingManager:
     """Return the process-wide logging manager."""
     return _manager
-
-
-def describe_level(levelno: int) -> str:
-    """The name of a level number (re-exported for the CLI)."""
-    return level_name(levelno)
