@@ -1,0 +1,328 @@
+"""What every store shares: the query, the page, the stored record, the ``LogStore`` protocol.
+
+A backend implements :class:`LogStore`; :func:`open_store` picks one from a URL
+(``sqlite:///path/to/store.db`` or ``postgresql://user@host/db``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+import orjson
+
+from .._core.levels import parse_level
+from .search import Node, QuerySyntaxError, parse_search
+
+__all__ = [
+    "MAX_LIMIT",
+    "LogQuery",
+    "LogStore",
+    "Page",
+    "StoredRecord",
+    "decode_cursor",
+    "encode_cursor",
+    "open_store",
+    "record_from_event",
+    "record_from_line",
+    "to_micros",
+]
+
+MAX_LIMIT = 1000
+SECURITY_SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL", "EMERGENCY")
+
+
+def to_micros(value: str | datetime) -> int:
+    """Microseconds since the epoch of an ISO-8601 time (``Z`` or an offset) or a datetime.
+
+    Raises:
+        QuerySyntaxError: the text is not an ISO-8601 time.
+    """
+    if isinstance(value, datetime):
+        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return calendar.timegm(dt.utctimetuple()) * 1_000_000 + dt.microsecond
+    text = value.strip()
+    try:
+        dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise QuerySyntaxError(
+            f"invalid time {value!r}: use ISO-8601 such as 2024-01-31T23:59:59Z"
+        ) from None
+    return to_micros(dt)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One record as the store keeps it: indexed columns plus the original line.
+
+    ``raw`` is the exact line from the segment file (or the mapped line of an imported
+    file); queries return it parsed, exports write it as it is.
+    """
+
+    ts: int  # microseconds since the epoch, UTC
+    levelno: int
+    level: str
+    category: str
+    logger: str
+    module: str
+    message: str
+    stream: str
+    seq: int
+    raw: bytes
+    event_type: str | None = None
+    security_severity: int | None = None  # index into SECURITY_SEVERITIES
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The record as a dict (parsed from ``raw``)."""
+        value = orjson.loads(self.raw)
+        return value if isinstance(value, dict) else {"message": str(value)}
+
+
+def _text(value: object, default: str = "") -> str:
+    if value is None:
+        return default
+    return value if isinstance(value, str) else str(value)
+
+
+def record_from_event(
+    event: Mapping[str, Any], *, raw: bytes | None = None, stream: str = "", seq: int = 0
+) -> StoredRecord:
+    """Build the stored form of a record dict in the PlexiChat schema.
+
+    ``stream``/``seq`` default to the record's own; ``raw`` to the record serialized.
+
+    Raises:
+        ValueError: the record has no usable timestamp.
+    """
+    ts_text = event.get("timestamp")
+    if not isinstance(ts_text, str):
+        raise ValueError(f"record without a timestamp: {str(dict(event))[:200]!r}")
+    ts = to_micros(ts_text)
+    level = _text(event.get("level"), "INFO").upper()
+    try:
+        levelno = parse_level(level)
+    except ValueError:
+        levelno = 20  # an unknown level name is kept as text, ranked like INFO
+    ctx = event.get("context") if isinstance(event.get("context"), Mapping) else {}
+    meta = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
+    event_type = meta.get("event_type", ctx.get("event_type"))  # type: ignore[union-attr]
+    severity = meta.get("severity", ctx.get("severity"))  # type: ignore[union-attr]
+    rank = None
+    if isinstance(severity, str) and severity.upper() in SECURITY_SEVERITIES:
+        rank = SECURITY_SEVERITIES.index(severity.upper())
+    return StoredRecord(
+        ts=ts,
+        levelno=levelno,
+        level=level,
+        category=_text(event.get("category"), "system"),
+        logger=_text(event.get("logger")),
+        module=_text(event.get("module")),
+        message=_text(event.get("message")),
+        stream=_text(event.get("stream"), stream) or stream,
+        seq=event["seq"] if isinstance(event.get("seq"), int) else seq,
+        raw=raw if raw is not None else orjson.dumps(event),
+        event_type=_text(event_type) if event_type is not None else None,
+        security_severity=rank,
+    )
+
+
+def record_from_line(raw: bytes, *, stream: str = "", seq: int = 0) -> StoredRecord | None:
+    """Parse one segment line; None for a line that is not a record (counted by callers)."""
+    line = raw.rstrip(b"\n")
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    try:
+        return record_from_event(event, raw=line, stream=stream, seq=seq)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """A filter over stored records, shared by the API, the CLI and export.
+
+    Args:
+        min_level: keep records at or above this level (name or number).
+        levels: keep only these level names.
+        categories: keep only these categories.
+        loggers: keep these logger names; ``"app.*"`` matches a logger and its children.
+        modules: keep only these modules.
+        start: keep records at or after this time (ISO-8601 or datetime).
+        end: keep records at or before this time.
+        search: full-text search (see :func:`parse_search`).
+        where: ``("context.user_id", "user123")`` equality filters on context/metadata.
+        event_types: security event types.
+        min_severity: minimum security severity (LOW ... EMERGENCY).
+        limit: page size, 1..1000.
+        cursor: the ``next_cursor`` of the previous page.
+        order: ``"desc"`` (newest first, the default) or ``"asc"``.
+
+    Raises:
+        QuerySyntaxError: on any invalid part, naming it and what is allowed.
+    """
+
+    min_level: int | str | None = None
+    levels: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    loggers: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    start: str | datetime | None = None
+    end: str | datetime | None = None
+    search: str | None = None
+    where: tuple[tuple[str, str], ...] = ()
+    event_types: tuple[str, ...] = ()
+    min_severity: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+    order: Literal["desc", "asc"] = "desc"
+    search_tree: Node | None = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.min_level is not None:
+            try:
+                object.__setattr__(self, "min_level", parse_level(self.min_level))
+            except ValueError as exc:
+                raise QuerySyntaxError(str(exc)) from None
+        object.__setattr__(self, "levels", tuple(str(x).upper() for x in self.levels))
+        if not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT:
+            raise QuerySyntaxError(f"invalid limit {self.limit!r}: allowed are 1..{MAX_LIMIT}")
+        if self.order not in ("desc", "asc"):
+            raise QuerySyntaxError(f"invalid order {self.order!r}: allowed are desc, asc")
+        for key, _ in self.where:
+            head, _, rest = key.partition(".")
+            if head not in ("context", "metadata", "performance_data") or not rest:
+                raise QuerySyntaxError(
+                    f"invalid field {key!r}: use context.NAME, metadata.NAME or "
+                    "performance_data.NAME (e.g. context.user_id=user123)"
+                )
+        if self.min_severity is not None and self.min_severity.upper() not in SECURITY_SEVERITIES:
+            raise QuerySyntaxError(
+                f"invalid severity {self.min_severity!r}: allowed are "
+                f"{', '.join(SECURITY_SEVERITIES)}"
+            )
+        if self.search is not None:
+            object.__setattr__(self, "search_tree", parse_search(self.search))
+        if self.start_us is not None and self.end_us is not None and self.start_us > self.end_us:
+            raise QuerySyntaxError(f"start {self.start!r} is after end {self.end!r}")
+        if self.cursor is not None:
+            decode_cursor(self.cursor, self.order)
+
+    @property
+    def start_us(self) -> int | None:
+        """``start`` in microseconds since the epoch."""
+        return None if self.start is None else to_micros(self.start)
+
+    @property
+    def end_us(self) -> int | None:
+        """``end`` in microseconds since the epoch."""
+        return None if self.end is None else to_micros(self.end)
+
+    @property
+    def min_severity_rank(self) -> int | None:
+        """``min_severity`` as an index into the severity scale."""
+        return (
+            None
+            if self.min_severity is None
+            else SECURITY_SEVERITIES.index(self.min_severity.upper())
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of results and the cursor of the next one (None at the end)."""
+
+    entries: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(ts: int, row_id: int, order: str) -> str:
+    """An opaque cursor after the row ``(ts, row_id)``."""
+    payload = orjson.dumps([ts, row_id, order])
+    sig = hashlib.sha256(b"plexichat-cursor" + payload).digest()[:6]
+    return base64.urlsafe_b64encode(payload + sig).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: str) -> tuple[int, int]:
+    """The ``(ts, row_id)`` a cursor points after.
+
+    Raises:
+        QuerySyntaxError: the cursor was not made by :func:`encode_cursor` for this order.
+    """
+    try:
+        blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload, sig = blob[:-6], blob[-6:]
+        if hashlib.sha256(b"plexichat-cursor" + payload).digest()[:6] != sig:
+            raise ValueError("bad signature")
+        ts, row_id, cur_order = orjson.loads(payload)
+        if cur_order != order or not isinstance(ts, int) or not isinstance(row_id, int):
+            raise ValueError("wrong order")
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise QuerySyntaxError(
+            f"unknown cursor {cursor[:40]!r}: pass the next_cursor of the previous page "
+            "unchanged, with the same order"
+        ) from None
+    return ts, row_id
+
+
+class LogStore(Protocol):
+    """An index of log records. Backends: SQLite (embedded) and PostgreSQL (many hosts)."""
+
+    url: str
+
+    def append(
+        self, records: Sequence[StoredRecord], positions: Mapping[str, int] | None = None
+    ) -> int:
+        """Insert records (a record already stored, by stream and seq, is skipped) and, in
+        the same transaction, save the indexer's file positions. Returns rows inserted."""
+
+    def positions(self) -> dict[str, int]:
+        """The saved indexer positions (file key to byte offset)."""
+
+    def query(self, query: LogQuery) -> Page:
+        """One page of records matching ``query``, in its order."""
+
+    def iter_records(self, query: LogQuery) -> Iterator[StoredRecord]:
+        """Every matching record in the query's order, streamed (constant memory)."""
+
+    def count(self, query: LogQuery) -> int:
+        """How many records match ``query`` (limit and cursor ignored)."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per level, category and logger, time range and storage size."""
+
+    def clear(self) -> None:
+        """Delete every record and position (before a reindex)."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def open_store(url: str) -> LogStore:
+    """Open the store a URL names: ``sqlite:///path`` or ``postgresql://...``.
+
+    Raises:
+        QuerySyntaxError: the URL's scheme is neither.
+    """
+    if url.startswith("sqlite:///") or url == "sqlite://":
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise QuerySyntaxError(
+        f"unknown store URL {url[:60]!r}: use sqlite:///path/to/store.db or "
+        "postgresql://user@host:5432/dbname"
+    )
