@@ -90,6 +90,7 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     "audit_enabled": ("false", False),
     "alerts_enabled": ("true", True),
     "alert_email": ("ops@example.com", "ops@example.com"),
+    "store_url": ("sqlite:///var/store.db", "sqlite:///var/store.db"),
 }
 
 # The values each profile documents (src/plexichat/core/logging/_config/profiles.py).

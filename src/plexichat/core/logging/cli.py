@@ -1,7 +1,8 @@
 """``plexichat-logs``: the command-line interface.
 
-Commands: ``tail`` (merge and follow a log directory), ``config show`` / ``config validate``
-and ``demo``. Exit codes: 0 success, 1 a check failed, 2 usage error.
+Commands: ``tail`` (merge and follow a log directory), ``index`` / ``reindex`` / ``import`` /
+``query`` (the log store), ``config show`` / ``config validate`` and ``demo``.
+Exit codes: 0 success, 1 a check failed, 2 usage error.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._cli import config_cmd, demo, tail
+from ._cli import config_cmd, demo, store_cmd, tail
 
 __all__ = ["build_parser", "main"]
 
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (tail, config_cmd, demo):
+    for module in (tail, store_cmd, config_cmd, demo):
         module.register(sub)
     return parser
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from .._config.model import redact_url
 from .._config.sources import env_name, resolve
 from .._config.units import format_duration, format_size
 from .._core.errors import ConfigError
@@ -54,6 +55,7 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"plexichat-logs config show: {exc}", file=sys.stderr)
         return 1
     data = resolved.config.model_dump(mode="json")
+    data["store_url"] = redact_url(data["store_url"])
     if args.json:
         doc = {k: {"value": v, "source": resolved.sources[k]} for k, v in data.items()}
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .._core.levels import LEVEL_CHOICES, level_name, parse_level
 from .units import parse_duration, parse_size
 
-__all__ = ["DEFAULT_THIRD_PARTY_LEVELS", "PROFILE_NAMES", "LoggingConfig"]
+__all__ = ["DEFAULT_THIRD_PARTY_LEVELS", "PROFILE_NAMES", "LoggingConfig", "redact_url"]
 
 PROFILE_NAMES = ("development", "testing", "production", "debug")
 
@@ -49,6 +49,16 @@ def _level_text(levelno: int) -> str:
         return name if parse_level(name) == levelno else str(levelno)
     except ValueError:  # an unnamed level ("Level 25") or a name that does not read back
         return str(levelno)
+
+
+_CREDENTIALS = re.compile(r"(?<=://)([^/@:]*)(:[^/@]*)?@")
+
+
+def redact_url(value: object) -> object:
+    """A URL with its password replaced by ``***`` (other values unchanged)."""
+    if isinstance(value, str) and "@" in value:
+        return _CREDENTIALS.sub(lambda m: f"{m.group(1)}{':***' if m.group(2) else ''}@", value)
+    return value
 
 
 def _threshold(value: Any) -> str:
@@ -149,6 +159,11 @@ class LoggingConfig(BaseModel):
     audit_enabled: bool = Field(default=True, description="Audit trail logging.")
     alerts_enabled: bool = Field(default=False, description="Performance and security alerts.")
     alert_email: str | None = Field(default=None, description="Address alerts are e-mailed to.")
+    store_url: str | None = Field(
+        default=None,
+        description="Log store: sqlite:///path or postgresql://...; default: SQLite in the"
+        " log directory.",
+    )
 
     @field_validator("level", mode="before")
     @classmethod
@@ -178,6 +193,25 @@ class LoggingConfig(BaseModel):
         if not _PREFIX.match(value):
             raise ValueError(f"invalid file prefix {value!r}: use 1-64 letters, digits, '_' or '-'")
         return value
+
+    @field_validator("store_url", mode="before")
+    @classmethod
+    def _store_url(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not value.startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
+            raise ValueError(
+                f"invalid store URL {redact_url(value)!r}: use sqlite:///path/to/store.db or "
+                "postgresql://user@host:5432/dbname"
+            )
+        return value
+
+    @property
+    def effective_store_url(self) -> str:
+        """``store_url``, or the embedded SQLite store inside the log directory."""
+        return self.store_url or f"sqlite:///{self.directory.absolute() / 'plexichat-store.db'}"
 
     @field_validator("alert_email", mode="before")
     @classmethod

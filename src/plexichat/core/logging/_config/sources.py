@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from .._core.errors import ConfigError, error_reporter
-from .model import PROFILE_NAMES, LoggingConfig
+from .model import PROFILE_NAMES, LoggingConfig, redact_url
 from .profiles import PROFILES
 
 __all__ = ["ENV_PREFIX", "EXTRA_ENV", "Resolved", "env_name", "read_yaml", "resolve"]
@@ -225,5 +225,5 @@ def _explain(exc: ValidationError, values: Mapping[str, Any], sources: Mapping[s
         if err.get("type") == "literal_error":
             msg = f"allowed are {msg.removeprefix('Input should be ')}"
         source = sources.get(field, "code")
-        lines.append(f"{field}={value!r} (from {source}): {msg}")
+        lines.append(f"{field}={redact_url(value)!r} (from {source}): {msg}")
     return "invalid logging configuration: " + "; ".join(lines)

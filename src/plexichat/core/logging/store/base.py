@@ -17,6 +17,8 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
+from .._config.model import redact_url
+from .._core.errors import ConfigError
 from .._core.levels import parse_level
 from .search import Node, QuerySyntaxError, parse_search
 
@@ -91,6 +93,17 @@ def _text(value: object, default: str = "") -> str:
     return value if isinstance(value, str) else str(value)
 
 
+_MAX_LEVEL = 2**31 - 1
+_MAX_SEQ = 2**63 - 1
+
+
+def _seq(value: object, default: int) -> int:
+    """A record's seq when it fits a database integer (0 <= seq < 2**63), else ``default``."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_SEQ:
+        return value
+    return default
+
+
 def record_from_event(
     event: Mapping[str, Any], *, raw: bytes | None = None, stream: str = "", seq: int = 0
 ) -> StoredRecord:
@@ -107,7 +120,7 @@ def record_from_event(
     ts = to_micros(ts_text)
     level = _text(event.get("level"), "INFO").upper()
     try:
-        levelno = parse_level(level)
+        levelno = min(parse_level(level), _MAX_LEVEL)
     except ValueError:
         levelno = 20  # an unknown level name is kept as text, ranked like INFO
     ctx = event.get("context") if isinstance(event.get("context"), Mapping) else {}
@@ -126,7 +139,7 @@ def record_from_event(
         module=_text(event.get("module")),
         message=_text(event.get("message")),
         stream=_text(event.get("stream"), stream) or stream,
-        seq=event["seq"] if isinstance(event.get("seq"), int) else seq,
+        seq=_seq(event.get("seq"), seq),
         raw=raw if raw is not None else orjson.dumps(event),
         event_type=_text(event_type) if event_type is not None else None,
         security_severity=rank,
@@ -265,7 +278,11 @@ def decode_cursor(cursor: str, order: str) -> tuple[int, int]:
         if hashlib.sha256(b"plexichat-cursor" + payload).digest()[:6] != sig:
             raise ValueError("bad signature")
         ts, row_id, cur_order = orjson.loads(payload)
-        if cur_order != order or not isinstance(ts, int) or not isinstance(row_id, int):
+        if (
+            cur_order != order
+            or type(ts) is not int  # bool is an int subclass: refuse it too
+            or type(row_id) is not int
+        ):
             raise ValueError("wrong order")
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise QuerySyntaxError(
@@ -279,6 +296,7 @@ class LogStore(Protocol):
     """An index of log records. Backends: SQLite (embedded) and PostgreSQL (many hosts)."""
 
     url: str
+    """The store's URL, password redacted."""
 
     def append(
         self, records: Sequence[StoredRecord], positions: Mapping[str, int] | None = None
@@ -293,7 +311,10 @@ class LogStore(Protocol):
         """One page of records matching ``query``, in its order."""
 
     def iter_records(self, query: LogQuery) -> Iterator[StoredRecord]:
-        """Every matching record in the query's order, streamed (constant memory)."""
+        """Every matching record in the query's order, streamed (constant memory).
+
+        ``limit`` is ignored; ``cursor`` is honoured (the stream starts after it).
+        """
 
     def count(self, query: LogQuery) -> int:
         """How many records match ``query`` (limit and cursor ignored)."""
@@ -312,7 +333,7 @@ def open_store(url: str) -> LogStore:
     """Open the store a URL names: ``sqlite:///path`` or ``postgresql://...``.
 
     Raises:
-        QuerySyntaxError: the URL's scheme is neither.
+        ConfigError: the URL's scheme is neither.
     """
     if url.startswith("sqlite:///") or url == "sqlite://":
         from .sqlite import SQLiteStore
@@ -322,7 +343,7 @@ def open_store(url: str) -> LogStore:
         from .postgres import PostgresStore
 
         return PostgresStore(url)
-    raise QuerySyntaxError(
-        f"unknown store URL {url[:60]!r}: use sqlite:///path/to/store.db or "
+    raise ConfigError(
+        f"unknown store URL {redact_url(url[:80])!r}: use sqlite:///path/to/store.db or "
         "postgresql://user@host:5432/dbname"
     )

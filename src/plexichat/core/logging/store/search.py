@@ -59,6 +59,7 @@ Node = Term | Phrase | And | Or | Not
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|"((?:[^"\\]|\\.)*)"|([^\s()"]+))')
 _MAX_LENGTH = 1000
 _MAX_TERMS = 64
+_MAX_DEPTH = 32
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -131,6 +132,7 @@ class _Parser:
         self.tokens = tokens
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -154,11 +156,12 @@ class _Parser:
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 
     def unary(self) -> Node:
-        tok = self._peek()
-        if tok == ("op", "NOT"):
+        negations = 0
+        while self._peek() == ("op", "NOT"):
             self.pos += 1
-            return Not(self.unary())
-        return self.atom()
+            negations += 1
+        node = self.atom()
+        return Not(node) if negations % 2 else node
 
     def atom(self) -> Node:
         tok = self._peek()
@@ -174,7 +177,13 @@ class _Parser:
         if kind == "phrase":
             return Phrase(value)
         if kind == "(":
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise QuerySyntaxError(
+                    f"search nests parentheses deeper than {_MAX_DEPTH}; simplify it"
+                )
             node = self.expr()
+            self.depth -= 1
             if self._peek() != (")", ")"):
                 raise QuerySyntaxError(f"search {self.text!r}: '(' is never closed")
             self.pos += 1

@@ -1,0 +1,209 @@
+"""``plexichat-logs index | reindex | import | query``: the log store from the command line.
+
+Every command defaults to the configured log directory (``PLEXICHAT_LOG_DIRECTORY``, else
+./logs) and its store (``PLEXICHAT_LOG_STORE_URL``, else SQLite inside the log directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .._config.model import redact_url
+from .._config.sources import resolve
+from .._config.units import parse_duration
+from .._core.clock import iso_utc
+from .._core.errors import ConfigError
+from ..sinks.console import ConsoleRenderer, use_color
+from ..store.base import LogQuery, LogStore, open_store
+from ..store.importer import import_file
+from ..store.indexer import Indexer, IndexReport
+from ..store.search import QuerySyntaxError
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="URL", help="store URL (default: the configured store)")
+
+
+def register(sub: Any) -> None:
+    """Add the store commands."""
+    p = sub.add_parser("index", help="index a log directory into the store")
+    p.add_argument("directory", nargs="?", help="log directory (default: configured)")
+    p.add_argument("--follow", action="store_true", help="keep indexing new records")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
+    _add_common(p)
+    p.set_defaults(handler=run_index)
+
+    p = sub.add_parser("reindex", help="rebuild the store from the log files")
+    p.add_argument("directory", nargs="?", help="log directory (default: configured)")
+    _add_common(p)
+    p.set_defaults(handler=run_reindex)
+
+    p = sub.add_parser(
+        "import", help="import JSON-lines logs (PlexiChat, structlog, loguru, python-json-logger)"
+    )
+    p.add_argument("files", nargs="+", help="JSON-lines files (.gz and .zst too)")
+    _add_common(p)
+    p.set_defaults(handler=run_import)
+
+    p = sub.add_parser("query", help="search the store")
+    p.add_argument("--level", help="minimum level (e.g. ERROR)")
+    p.add_argument("--category", action="append", default=[], help="category (repeatable)")
+    p.add_argument("--logger", action="append", default=[], help="logger, 'app.*' for a tree")
+    p.add_argument("--search", help='full text: words, "phrases", AND, OR, NOT')
+    p.add_argument("--since", help="only the last DURATION (e.g. 1h, 30 min, 2 days)")
+    p.add_argument("--start", help="ISO-8601 start time")
+    p.add_argument("--end", help="ISO-8601 end time")
+    p.add_argument("--where", action="append", default=[], help="context.NAME=VALUE (repeatable)")
+    p.add_argument("--limit", type=int, default=100, help="records per page (1..1000)")
+    p.add_argument("--cursor", help="next_cursor printed by the previous page")
+    p.add_argument("--asc", action="store_true", help="oldest first (default: newest first)")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+    p.add_argument("--dir", help="log directory whose store to use (default: configured)")
+    _add_common(p)
+    p.set_defaults(handler=run_query)
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"plexichat-logs {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _setup(args: argparse.Namespace, directory: str | None) -> tuple[Path, LogStore]:
+    config = resolve({}).config
+    log_dir = Path(directory) if directory else config.directory
+    url = args.store or (
+        config.store_url
+        if directory is None
+        else f"sqlite:///{log_dir.absolute() / 'plexichat-store.db'}"
+    )
+    return log_dir, open_store(url or config.effective_store_url)
+
+
+def _print_report(report: IndexReport, store: LogStore) -> None:
+    skipped = report.malformed + report.oversized
+    print(
+        f"indexed {report.records} records from {report.segments} segments into "
+        f"{redact_url(store.url)}"
+        + (f"; skipped {skipped} lines that are not records" if skipped else "")
+        + (f"; {report.duplicates} already stored" if report.duplicates else "")
+    )
+    for error in report.errors:
+        print(f"warning: {error}", file=sys.stderr)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """Index once, or keep following with --follow."""
+    try:
+        log_dir, store = _setup(args, args.directory)
+    except (ConfigError, QuerySyntaxError) as exc:
+        return _fail("index", str(exc))
+    if not log_dir.is_dir():
+        return _fail("index", f"{str(log_dir)!r} is not a directory")
+    try:
+        indexer = Indexer(log_dir, store)
+        if args.follow:
+            indexer.follow(
+                interval=args.interval,
+                on_pass=lambda r: _print_report(r, store) if r.records else None,
+            )
+        else:
+            _print_report(indexer.run_once(), store)
+    finally:
+        store.close()
+    return 0
+
+
+def run_reindex(args: argparse.Namespace) -> int:
+    """Clear the store and index every file again."""
+    try:
+        log_dir, store = _setup(args, args.directory)
+    except (ConfigError, QuerySyntaxError) as exc:
+        return _fail("reindex", str(exc))
+    if not log_dir.is_dir():
+        return _fail("reindex", f"{str(log_dir)!r} is not a directory")
+    try:
+        _print_report(Indexer(log_dir, store).reindex(), store)
+    finally:
+        store.close()
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import files; exit 1 when a file could not be read."""
+    try:
+        _, store = _setup(args, None)
+    except (ConfigError, QuerySyntaxError) as exc:
+        return _fail("import", str(exc))
+    status = 0
+    try:
+        for name in args.files:
+            try:
+                report = import_file(name, store)
+            except OSError as exc:
+                print(f"{name}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+                status = 1
+                continue
+            print(f"{name}: imported {report.records} records into {redact_url(store.url)}")
+            for warning in report.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+    finally:
+        store.close()
+    return status
+
+
+def _where(items: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise QuerySyntaxError(f"--where {item!r}: use FIELD=VALUE, e.g. context.user_id=u1")
+        pairs.append((key.strip(), value))
+    return tuple(pairs)
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """Print one page of matching records (console format, or JSON lines)."""
+    try:
+        start = args.start
+        if args.since:
+            seconds = parse_duration(args.since)
+            if seconds is None:
+                raise QuerySyntaxError(f"--since {args.since!r}: give a duration such as 1h")
+            start = iso_utc(time.time() - seconds)
+        query = LogQuery(
+            min_level=args.level,
+            categories=tuple(args.category),
+            loggers=tuple(args.logger),
+            search=args.search,
+            start=start,
+            end=args.end,
+            where=_where(args.where),
+            limit=args.limit,
+            cursor=args.cursor,
+            order="asc" if args.asc else "desc",
+        )
+        _, store = _setup(args, args.dir)
+    except (QuerySyntaxError, ConfigError, ValueError) as exc:
+        return _fail("query", str(exc))
+    try:
+        page = store.query(query)
+    except QuerySyntaxError as exc:
+        return _fail("query", str(exc))
+    finally:
+        store.close()
+    renderer = ConsoleRenderer(color=use_color(sys.stdout), show_context=True)
+    out = sys.stdout
+    for entry in page.entries:
+        if args.json:
+            import orjson
+
+            out.write(orjson.dumps(entry).decode() + "\n")
+        else:
+            out.write(renderer.render(entry) + "\n")
+    if page.next_cursor:
+        print(f"next page: --cursor {page.next_cursor}", file=sys.stderr)
+    return 0
