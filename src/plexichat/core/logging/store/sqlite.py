@@ -11,7 +11,6 @@ import os
 import sqlite3
 import tempfile
 import threading
-import unicodedata
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -23,8 +22,8 @@ from typing import Any
 import orjson
 
 from .._core.errors import ConfigError, PlexiLoggingError
+from ._sqlite_query import _ATTR_DEPTH, _match, _select, _where
 from .base import LogQuery, Page, StoredRecord, decode_cursor, encode_cursor
-from .search import And, Node, Not, Or, Phrase, QuerySyntaxError, Term
 
 __all__ = ["SQLiteStore"]
 
@@ -32,7 +31,6 @@ SCHEMA_VERSION = 1
 _BATCH = 1000
 _FEW = 5000  # a search matching fewer rows drives the query plan
 _BUSY_TIMEOUT_S = 10.0
-_ATTR_DEPTH = 6
 _FIELDS = tuple(f.name for f in fields(StoredRecord))
 _COLUMNS = ", ".join("CAST(raw AS BLOB)" if f == "raw" else f for f in _FIELDS)
 _DELETE_TRIGGER = """CREATE TRIGGER IF NOT EXISTS records_ad AFTER DELETE ON records BEGIN
@@ -405,190 +403,3 @@ def _values(value: object, out: list[str], depth: int) -> None:
     elif depth < _ATTR_DEPTH and isinstance(value, dict | list):
         for item in value.values() if isinstance(value, dict) else value:
             _values(item, out, depth + 1)
-
-
-def _text(value: str, what: str) -> str:
-    """A string SQLite can bind (no lone surrogates)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise QuerySyntaxError(f"{what} {value!r} is not valid Unicode text") from None
-    return value
-
-
-def _select(
-    query: LogQuery, columns: str, after: tuple[int, int] | None, limit: int | None, drive: str
-) -> tuple[str, list[object]]:
-    where, params = _where(query, drive)
-    direction, op = ("DESC", "<") if query.order == "desc" else ("ASC", ">")
-    if after is not None:
-        where += f" AND (ts, id) {op} (?, ?)"
-        params += list(after)
-    sql = f"SELECT {columns} FROM records WHERE {where} ORDER BY ts {direction}, id {direction}"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return sql, params
-
-
-def _where(query: LogQuery, drive: str = "id") -> tuple[str, list[object]]:
-    """The WHERE clause of ``query``: SQL made only of fixed text, every value bound.
-
-    ``drive`` is ``id`` to let the search drive the plan, ``+id`` to keep it a filter.
-    """
-    clauses: list[str] = ["1"]
-    params: list[object] = []
-
-    def one_of(column: str, values: Sequence[str]) -> None:
-        if values:
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params.extend(_text(v, column) for v in values)
-
-    if query.min_level is not None:
-        clauses.append("levelno >= ?")
-        params.append(query.min_level)
-    one_of("level", query.levels)
-    one_of("category", query.categories)
-    one_of("module", query.modules)
-    one_of("event_type", query.event_types)
-    if query.loggers:
-        alternatives = []
-        for name in query.loggers:
-            if name.endswith(".*"):  # the logger and its children: a range on the index
-                base = _text(name[:-2], "logger")
-                alternatives.append("logger = ? OR (logger >= ? AND logger < ?)")
-                params.extend((base, base + ".", base + "/"))
-            else:
-                alternatives.append("logger = ?")
-                params.append(_text(name, "logger"))
-        clauses.append(" OR ".join(f"({a})" for a in alternatives))
-    if query.start_us is not None:
-        clauses.append("ts >= ?")
-        params.append(query.start_us)
-    if query.end_us is not None:
-        clauses.append("ts <= ?")
-        params.append(query.end_us)
-    if query.min_severity_rank is not None:
-        clauses.append("security_severity >= ?")
-        params.append(query.min_severity_rank)
-    for key, value in query.where:
-        head, _, rest = key.partition(".")
-        paths = {_json_path([head, rest]), _json_path([head, *rest.split(".")])}
-        # text compared as text, anything else as its JSON text: "123" matches 123
-        value_sql = "(CASE json_type(raw, ?) WHEN 'text' THEN raw ->> ? ELSE raw -> ? END) = ?"
-        clauses.append(" OR ".join(value_sql for _ in paths))
-        for path in sorted(paths):
-            params.extend((path, path, path, _text(str(value), f"value of {key}")))
-    expr, rest_tree = _match(query)
-    if expr is not None:
-        clauses.append(f"{drive} IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
-        params.append(expr)
-    if rest_tree is not None:
-        sql, search_params = _search_sql(rest_tree, drive)
-        clauses.append(sql)
-        params.extend(search_params)
-    return " AND ".join(f"({c})" for c in clauses), params
-
-
-def _match(query: LogQuery) -> tuple[str | None, Node | None]:
-    """One FTS5 expression every match satisfies, and the search left for SQL, if any.
-
-    The expression holds the search (when FTS5 can say it) and, as a pre-filter, the word
-    values of ``where`` on context/metadata: they are in the ``attrs`` column.
-    """
-    parts: list[str] = []
-    rest_tree = None
-    if query.search_tree is not None:
-        rest_tree = _prune(query.search_tree)
-        if rest_tree is None:
-            raise QuerySyntaxError(
-                f"search {query.search!r} has no words to match: give letters or digits"
-            )
-        if (expr := _fts(rest_tree)) is not None:
-            parts.append(expr)
-            rest_tree = None
-    for key, value in query.where:
-        head, _, rest = key.partition(".")
-        if head != "performance_data" and rest.count(".") < _ATTR_DEPTH and _is_words(value):
-            parts.append("attrs : " + _quote(value))
-    return (" AND ".join(f"({p})" for p in parts) if parts else None), rest_tree
-
-
-def _is_words(value: str) -> bool:
-    """Whether ``value`` is indexed as text in ``attrs`` (not a number, bool or null)."""
-    try:
-        float(value)
-    except ValueError:
-        return _has_word(value) and value not in ("true", "false", "null")
-    return False
-
-
-def _json_path(keys: list[str]) -> str:
-    for key in keys:
-        if not key or '"' in key:
-            raise QuerySyntaxError(
-                f"invalid field name {key!r} in {'.'.join(keys)!r}: names must not be empty "
-                'or contain "'
-            )
-    return "$" + "".join(f'."{_text(k, "field")}"' for k in keys)
-
-
-def _has_word(text: str) -> bool:
-    """Whether the unicode61 tokenizer finds a token in ``text`` (letters, digits, Co)."""
-    return any(
-        unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == "Co" for ch in text
-    )
-
-
-def _prune(node: Node) -> Node | None:
-    """Drop the words that have no token (``*``, ``--``): the tokenizer ignores them too."""
-    if isinstance(node, Term | Phrase):
-        return node if _has_word(node.text) else None
-    if isinstance(node, Not):
-        part = _prune(node.part)
-        return None if part is None else Not(part)
-    parts = tuple(p for p in map(_prune, node.parts) if p is not None)
-    if len(parts) <= 1:
-        return parts[0] if parts else None
-    return And(parts) if isinstance(node, And) else Or(parts)
-
-
-def _quote(text: str) -> str:
-    """An FTS5 string: the user's text is only ever a quoted phrase, never an operator."""
-    return '"' + _text(text, "search word").replace("\x00", " ").replace('"', '""') + '"'
-
-
-def _fts(node: Node) -> str | None:
-    """One FTS5 expression for ``node``, or None when FTS5 cannot say it (a NOT alone)."""
-    if isinstance(node, Term | Phrase):
-        return _quote(node.text)
-    if isinstance(node, Or):
-        parts = [_fts(p) for p in node.parts]
-        return "(" + " OR ".join(p for p in parts if p) + ")" if all(parts) else None
-    if isinstance(node, And):
-        pos = [_fts(p) for p in node.parts if not isinstance(p, Not)]
-        neg = [_fts(p.part) for p in node.parts if isinstance(p, Not)]
-        if not pos or not all(pos) or not all(neg):
-            return None
-        expr = "(" + " AND ".join(p for p in pos if p) + ")"
-        for part in neg:  # FTS5's NOT is binary: positives NOT negative
-            expr = f"({expr} NOT {part})"
-        return expr
-    return None
-
-
-def _search_sql(node: Node, drive: str) -> tuple[str, list[object]]:
-    """SQL for a search tree: FTS5 MATCH where it can, SQL NOT/AND/OR around it otherwise."""
-    expr = _fts(node)
-    if expr is not None:
-        return f"{drive} IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)", [expr]
-    if isinstance(node, Not):
-        inner, params = _search_sql(node.part, drive)
-        return f"NOT ({inner})", params
-    assert isinstance(node, And | Or)  # a word or phrase always has an FTS5 expression
-    clauses, params = [], []
-    for part in node.parts:
-        sql, part_params = _search_sql(part, drive)
-        clauses.append(f"({sql})")
-        params.extend(part_params)
-    return (" AND " if isinstance(node, And) else " OR ").join(clauses), params
