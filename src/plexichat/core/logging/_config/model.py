@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -51,14 +52,28 @@ def _level_text(levelno: int) -> str:
         return str(levelno)
 
 
-_CREDENTIALS = re.compile(r"(?<=://)([^/@:]*)(:[^/@]*)?@")
+_PW_PARAM = re.compile(r"(password\s*=\s*)('[^']*'|[^\s&]*)", re.IGNORECASE)
 
 
+@overload
+def redact_url(value: str) -> str: ...
+@overload
+def redact_url(value: object) -> object: ...
 def redact_url(value: object) -> object:
-    """A URL with its password replaced by ``***`` (other values unchanged)."""
-    if isinstance(value, str) and "@" in value:
-        return _CREDENTIALS.sub(lambda m: f"{m.group(1)}{':***' if m.group(2) else ''}@", value)
-    return value
+    """A URL with its password (in the authority or a ``password=`` parameter) as ``***``;
+    values that are not strings come back unchanged."""
+    if not isinstance(value, str):
+        return value
+    url = value
+    try:
+        parts = urlsplit(url)
+        if parts.password is not None:
+            userinfo, _, hostinfo = parts.netloc.rpartition("@")
+            netloc = f"{userinfo.partition(':')[0]}:***@{hostinfo}"
+            url = urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return url.partition("://")[0] + "://***"
+    return _PW_PARAM.sub(r"\1***", url)
 
 
 def _threshold(value: Any) -> str:

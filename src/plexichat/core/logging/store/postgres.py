@@ -19,12 +19,11 @@ from __future__ import annotations
 import queue
 import re
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import psycopg
@@ -33,9 +32,10 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
+from .._config.model import redact_url
 from .._core.errors import PlexiLoggingError
-from .base import LogQuery, Page, StoredRecord, decode_cursor, encode_cursor, to_micros
-from .search import And, Node, Not, Or, QuerySyntaxError
+from ._postgres_query import clean, filters, fold
+from .base import LogQuery, Page, StoredRecord, encode_cursor, to_micros
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "redact_url"]
 
@@ -44,7 +44,6 @@ _LOCK_KEY = 0x706C_6578_6C6F_6773  # "plexlogs": the advisory lock of schema cre
 _SEARCH_CHARS = 100_000  # of a record's text indexed for search (a tsvector holds < 1 MB)
 _GAP = " s.s "  # between message, logger and values: a token folded text never has, deleted
 _FIELDS = ("context", "metadata", "performance_data")
-_SEP = re.compile(r"[\W_]+")
 _PART = re.compile(r"plexichat_records_p(\d{4})(\d{2})")
 _PW_PARAM = re.compile(r"(password\s*=\s*)('[^']*'|[^\s&]*)", re.IGNORECASE)
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # \u0000, not \\u0000
@@ -82,8 +81,6 @@ _PARTITIONS = """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = 
     WHERE i.inhparent = 'plexichat_records'::regclass"""
 _MOVE = """WITH m AS (DELETE FROM plexichat_records_default WHERE ts >= %s AND ts < %s
     RETURNING *) INSERT INTO {} SELECT * FROM m"""
-_WHERE = """(CASE jsonb_typeof(fields #> %s::text[]) WHEN 'string' THEN fields #>> %s::text[]
-    ELSE (fields #> %s::text[])::text END) = %s"""  # "123" matches 123 and "123"
 _UPSERT = """INSERT INTO plexichat_positions (key, "offset")
     SELECT * FROM unnest(%s::text[], %s::bigint[])
     ON CONFLICT (key) DO UPDATE SET "offset" = EXCLUDED."offset" """
@@ -96,19 +93,6 @@ _ATTACH = "ALTER TABLE plexichat_records ATTACH PARTITION {} FOR VALUES FROM ({}
 Connection = psycopg.Connection[TupleRow]
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password (in the authority or a ``password=`` parameter) as ``***``."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is not None:
-            userinfo, _, hostinfo = parts.netloc.rpartition("@")
-            netloc = f"{userinfo.partition(':')[0]}:***@{hostinfo}"
-            url = urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "postgresql://***"
-    return _PW_PARAM.sub(r"\1***", url)
-
-
 def _secrets(url: str) -> list[str]:
     """Every spelling of the URL's password, longest first (to scrub from messages)."""
     found: set[str] = set()
@@ -118,18 +102,6 @@ def _secrets(url: str) -> list[str]:
         found.add(urlsplit(url).password or "")
     found |= {unquote(s) for s in found}
     return sorted((s for s in found if s), key=len, reverse=True)
-
-
-def _fold(text: str) -> str:
-    """Text as the search index sees it: accents removed, punctuation turned into spaces."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(c for c in text if not unicodedata.combining(c))
-    return _SEP.sub(" ", text)
-
-
-def _clean(text: str) -> str:
-    return text.replace("\x00", "") if "\x00" in text else text
 
 
 def _leaves(value: object) -> Iterator[str]:
@@ -164,11 +136,11 @@ def _row(rec: StoredRecord) -> tuple[Any, ...]:
     blob = orjson.dumps(fields).decode() if fields else None
     if blob is not None and "\\u0000" in blob:  # jsonb cannot hold U+0000: drop it
         blob = _NUL_ESCAPE.sub(r"\1", blob)
-    texts = map(_clean, (rec.level, rec.category, rec.logger, rec.module, rec.message, rec.stream))
-    event = None if rec.event_type is None else _clean(rec.event_type)
-    raw = _clean(rec.raw.decode("utf-8", "replace"))
+    texts = map(clean, (rec.level, rec.category, rec.logger, rec.module, rec.message, rec.stream))
+    event = None if rec.event_type is None else clean(rec.event_type)
+    raw = clean(rec.raw.decode("utf-8", "replace"))
     parts = (rec.message, rec.logger, " ".join(words))  # a phrase never spans two of them
-    search = _GAP.join(_fold(part[:_SEARCH_CHARS]) for part in parts)[:_SEARCH_CHARS]
+    search = _GAP.join(fold(part[:_SEARCH_CHARS]) for part in parts)[:_SEARCH_CHARS]
     row = (rec.ts, _clamp(rec.levelno, 32), *texts, _clamp(rec.seq, 64), event)
     return (*row, rec.security_severity, raw, blob, search)
 
@@ -197,86 +169,6 @@ def _month_bounds(year: int, month: int) -> tuple[str, int, int]:
     """A monthly partition's name and its ``[low, high)`` bounds in microseconds."""
     low, high = (datetime(y, m, 1, tzinfo=UTC) for y, m in ((year, month), _next(year, month)))
     return f"plexichat_records_p{year:04d}{month:02d}", to_micros(low), to_micros(high)
-
-
-def _tsquery(node: Node, params: list[Any]) -> str | None:
-    """A tsquery expression of bound parameters for a search tree (no user text in SQL).
-
-    A word is matched like a phrase: folding turns ``user-123`` into two adjacent words.
-    Words without a letter or digit (``*``, ``--``) are dropped, as FTS5 does; None when
-    nothing is left.
-    """
-    if isinstance(node, And | Or):
-        parts = [p for p in (_tsquery(part, params) for part in node.parts) if p is not None]
-        glue = " && " if isinstance(node, And) else " || "
-        return "(" + glue.join(parts) + ")" if parts else None
-    if isinstance(node, Not):
-        part = _tsquery(node.part, params)
-        return None if part is None else f"(!! {part})"
-    words = _fold(node.text).strip()
-    if not words:
-        return None
-    params.append(words)
-    return "phraseto_tsquery('simple', %s)"
-
-
-def _text(value: str, what: str) -> str:
-    """A string PostgreSQL can bind: valid Unicode, NUL removed (as in stored columns)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise QuerySyntaxError(f"{what} {value!r} is not valid Unicode text") from None
-    return _clean(value)
-
-
-def _filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
-    """The WHERE clause of ``query`` (with its cursor when ``page``) and its parameters.
-
-    Every piece of SQL is a constant of this module; user values are only bound parameters.
-    """
-    conds: list[str] = []
-    params: list[Any] = []
-
-    def add(cond: str, *values: Any) -> None:
-        conds.append(cond)
-        params.extend(values)
-
-    if query.min_level is not None:
-        add("levelno >= %s", query.min_level)
-    columns = ("level", "category", "module", "event_type")
-    lists = (query.levels, query.categories, query.modules, query.event_types)
-    for column, values in zip(columns, lists, strict=True):
-        if values:
-            add(f"{column} = ANY(%s::text[])", [_text(v, column) for v in values])
-    if query.loggers:
-        names = [_text(name, "logger") for name in query.loggers]
-        parents = [name[:-2] for name in names if name.endswith(".*")]
-        likes = [re.sub(r"([\\%_])", r"\\\1", name) + ".%" for name in parents]
-        exact = [name.removesuffix(".*") for name in names]
-        add("(logger = ANY(%s::text[]) OR logger LIKE ANY(%s::text[]))", exact, likes)
-    if query.start_us is not None:
-        add("ts >= %s", query.start_us)
-    if query.end_us is not None:
-        add("ts <= %s", query.end_us)
-    if query.search_tree is not None:
-        tsquery = _tsquery(query.search_tree, params)
-        if tsquery is None:
-            raise QuerySyntaxError(
-                f"search {query.search!r} has no words to match: give letters or digits"
-            )
-        conds.append("tsv @@ " + tsquery)
-    for key, value in query.where:  # "context.a.b": the key "a.b" or the nested a -> b
-        head, _, rest = _text(key, "field").partition(".")
-        paths = sorted({(head, rest), (head, *rest.split("."))})
-        add("(" + " OR ".join([_WHERE] * len(paths)) + ")")
-        params.extend(x for path in paths for x in (list(path),) * 3 + (_text(value, key),))
-    if query.min_severity_rank is not None:
-        add("security_severity >= %s", query.min_severity_rank)
-    if page and query.cursor is not None:
-        ts, row_id = decode_cursor(query.cursor, query.order)
-        add(f"(ts, id) {'<' if query.order == 'desc' else '>'} (%s, %s)", ts, row_id)
-    order = " ORDER BY ts DESC, id DESC" if query.order == "desc" else " ORDER BY ts, id"
-    return (" WHERE " + " AND ".join(conds) if conds else "") + (order if page else ""), params
 
 
 class PostgresStore:
@@ -477,7 +369,7 @@ class PostgresStore:
 
     def query(self, query: LogQuery) -> Page:
         """One page of records matching ``query``, in its order (keyset on ``(ts, id)``)."""
-        where, params = _filters(query, page=True)
+        where, params = filters(query, page=True)
         with self._connection() as conn:
             stmt = f"SELECT id, ts, raw FROM plexichat_records{where} LIMIT %s"
             found = conn.execute(stmt, [*params, query.limit + 1]).fetchall()
@@ -492,7 +384,7 @@ class PostgresStore:
         Raises:
             QuerySyntaxError: as for :meth:`query` (at the call, not at the first record).
         """
-        where, params = _filters(query, page=True)
+        where, params = filters(query, page=True)
         if self._closed:
             raise PlexiLoggingError(f"the store {self.url} is closed")
         return self._stream(_RECORD + where, params)
@@ -509,7 +401,7 @@ class PostgresStore:
 
     def count(self, query: LogQuery) -> int:
         """How many records match ``query`` (limit and cursor ignored)."""
-        where, params = _filters(query, page=False)
+        where, params = filters(query, page=False)
         with self._connection() as conn:
             return int(_one(conn, "SELECT count(*) FROM plexichat_records" + where, *params))
 
