@@ -4,7 +4,8 @@ Every contender writes the same record (``"user %s logged in"`` % ``"u42"`` plus
 context) as one line to a file in a fresh temporary directory. Trials are interleaved, each
 starts from fresh state and its file must then hold exactly N lines; the median is reported.
 Also measured: a call below the level threshold (vs stdlib) and the caller's cost per call in
-non-blocking vs sync mode. Unless ``--no-write``, the results go to ``docs/benchmarks.md``.
+non-blocking vs sync mode. Unless ``--no-write``, the results go between the
+``<!-- bench:core:start/end -->`` markers of ``docs/benchmarks.md``.
 
 Run: ``.venv/bin/python benchmarks/bench_core.py [--records N] [--trials T] [--quick]``
 """
@@ -45,6 +46,7 @@ EXTRA: dict[str, Any] = {"context": CTX}
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 HAVE_PICO = importlib.util.find_spec("picologging") is not None
 ANCHORS = ("structlog", "loguru", "python-json-logger", "picologging", "orjson")
+MARKERS = ("<!-- bench:core:start -->", "<!-- bench:core:end -->")
 
 NOTES = """### Reading the targets
 
@@ -386,6 +388,19 @@ def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(r) + " |" for r in [head, tuple("---" for _ in head), *rows]]
 
 
+def write_section(text: str) -> None:
+    """Put ``text`` between the core markers of docs/benchmarks.md (at the top if absent)."""
+    start, end = MARKERS
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in doc and end in doc:
+        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end) :]
+    else:
+        doc = block + "\n" + ("\n" + doc.lstrip() if doc.strip() else "")
+    DOC.write_text(doc, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run everything, print the report and (unless --no-write) write docs/benchmarks.md."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
@@ -454,8 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("\n".join(body))
     if not args.no_write:
-        DOC.parent.mkdir(parents=True, exist_ok=True)
-        DOC.write_text("\n".join(head + body), encoding="utf-8")
+        write_section("\n".join(head + body))
         print(f"wrote {DOC}")
     return 0
 

@@ -83,6 +83,10 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     "compression": ("zstd", "zstd"),
     "retention_age": ("7 days", 7 * 86_400.0),
     "retention_size": ("1 GB", 1_000_000_000),
+    "retention_rules": (
+        "debug=3 days,AUDIT=7 years,category:Security=1 year",
+        {"DEBUG": "3 days", "AUDIT": "7 years", "category:security": "1 year"},
+    ),
     "third_party_levels": ("urllib3=ERROR", {**DEFAULT_THIRD_PARTY_LEVELS, "urllib3": "ERROR"}),
     "performance_enabled": ("true", True),
     "performance_interval": ("5", 5.0),

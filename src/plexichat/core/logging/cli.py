@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._cli import config_cmd, demo, store_cmd, tail
+from ._cli import config_cmd, demo, export_cmd, retention_cmd, store_cmd, tail
 
 __all__ = ["build_parser", "main"]
 
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (tail, store_cmd, config_cmd, demo):
+    for module in (tail, store_cmd, export_cmd, retention_cmd, config_cmd, demo):
         module.register(sub)
     return parser
 

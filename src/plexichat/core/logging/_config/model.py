@@ -12,7 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .._core.levels import LEVEL_CHOICES, level_name, parse_level
 from .units import parse_duration, parse_size
 
-__all__ = ["DEFAULT_THIRD_PARTY_LEVELS", "PROFILE_NAMES", "LoggingConfig", "redact_url"]
+__all__ = [
+    "DEFAULT_THIRD_PARTY_LEVELS",
+    "PROFILE_NAMES",
+    "LoggingConfig",
+    "check_retention_rules",
+    "redact_url",
+]
 
 PROFILE_NAMES = ("development", "testing", "production", "debug")
 
@@ -92,6 +98,46 @@ def _threshold(value: Any) -> str:
     return _level_text(levelno)
 
 
+_RULE_KEY_HELP = (
+    f"use a level name ({', '.join(LEVEL_CHOICES)}) or category:NAME (e.g. category:security)"
+)
+
+
+def check_retention_rules(value: Any) -> dict[str, str]:
+    """Validate per-level/category retention rules; return them with normalized keys.
+
+    Keys are a level name (``"DEBUG"``) or ``"category:NAME"`` (the name lower-cased); values
+    are durations (``"3 days"``, ``"7 years"``, a number of seconds, or ``"off"``: kept
+    forever), kept as given.
+
+    Raises:
+        ValueError: naming the bad key or value and what is allowed.
+    """
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"invalid retention_rules {value!r}: expected a mapping of level or category:NAME "
+            'to a duration, e.g. {"DEBUG": "3 days", "category:security": "1 year"}'
+        )
+    out: dict[str, str] = {}
+    for key, duration in value.items():
+        text = key.strip() if isinstance(key, str) else ""
+        kind, sep, name = text.partition(":")
+        if sep and kind.strip().lower() == "category" and name.strip():
+            norm = f"category:{name.strip().lower()}"
+        elif not sep and text.upper() in LEVEL_CHOICES:
+            norm = text.upper()
+        else:
+            raise ValueError(f"invalid retention rule key {key!r}: {_RULE_KEY_HELP}")
+        try:
+            parse_duration(duration)
+        except ValueError as exc:
+            raise ValueError(f"retention rule {key!r}: {exc}") from None
+        if norm in out:
+            raise ValueError(f"retention rule {key!r} repeats {norm!r}: give each key once")
+        out[norm] = "off" if duration is None or duration is False else str(duration).strip()
+    return out
+
+
 class LoggingConfig(BaseModel):
     """The complete logging configuration.
 
@@ -161,6 +207,11 @@ class LoggingConfig(BaseModel):
     )
     retention_size: int | None = Field(
         default=None, description='Keep the directory under this size ("10 GB").'
+    )
+    retention_rules: dict[str, str] = Field(
+        default_factory=dict,
+        description="Retention per level or category:NAME, longest match wins "
+        '({"DEBUG": "3 days", "AUDIT": "7 years"}).',
     )
     third_party_levels: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_THIRD_PARTY_LEVELS),
@@ -238,6 +289,11 @@ class LoggingConfig(BaseModel):
                 f"invalid e-mail address {value!r}: expected one address like admin@example.com"
             )
         return value.strip()
+
+    @field_validator("retention_rules", mode="before")
+    @classmethod
+    def _retention_rules(cls, value: Any) -> dict[str, str]:
+        return check_retention_rules(value)
 
     @field_validator("third_party_levels", mode="before")
     @classmethod

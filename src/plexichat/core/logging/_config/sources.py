@@ -87,11 +87,24 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_PAIR_FORMS = {
+    "third_party_levels": (
+        "logger=LEVEL",
+        "use 'logger=LEVEL,logger=LEVEL' (example: urllib3=WARNING,httpx=ERROR)",
+    ),
+    "retention_rules": (
+        "KEY=DURATION",
+        "use 'KEY=DURATION,KEY=DURATION' with KEY a level or category:NAME "
+        "(example: DEBUG=3 days,AUDIT=7 years,category:security=1 year)",
+    ),
+}
+
+
 def _env_value(field: str, raw: str) -> Any:
-    if field == "third_party_levels":
+    if field in _PAIR_FORMS:
+        form, allowed = _PAIR_FORMS[field]
         text = raw.strip()
         bad = f"invalid logging configuration: {field}={raw!r} (from env {env_name(field)}): "
-        allowed = "use 'logger=LEVEL,logger=LEVEL' (example: urllib3=WARNING,httpx=ERROR)"
         if text.startswith("{"):
             try:
                 return orjson.loads(text)
@@ -99,10 +112,10 @@ def _env_value(field: str, raw: str) -> Any:
                 raise ConfigError(f"{bad}not a JSON object; {allowed} or a JSON object") from None
         pairs: dict[str, str] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
-            name, sep, lvl = part.partition("=")
+            name, sep, value = part.partition("=")
             if not sep or not name.strip():
-                raise ConfigError(f"{bad}{part!r} is not 'logger=LEVEL'; {allowed}")
-            pairs[name.strip()] = lvl.strip()
+                raise ConfigError(f"{bad}{part!r} is not '{form}'; {allowed}")
+            pairs[name.strip()] = value.strip()
         return pairs
     if raw.strip().lower() in ("none", "null") and field in _NULLABLE:
         return None

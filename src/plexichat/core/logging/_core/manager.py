@@ -8,7 +8,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .._config.model import LoggingConfig
@@ -283,6 +284,7 @@ def _build_sinks(cfg: LoggingConfig) -> tuple[list[Sink], Maintenance | None]:
             prefix=cfg.file_prefix,
             compression=cfg.compression if cfg.compression_enabled else None,
             retention=RetentionPolicy(cfg.retention_age, cfg.retention_size),
+            expire=_rule_expiry(cfg, directory) if cfg.retention_rules else None,
         )
         writer = SegmentWriter(
             directory,
@@ -311,6 +313,19 @@ def _file_core(sink: Sink | None) -> tuple[Any, bool]:
     if isinstance(sink, AsyncFileSink | SyncFileSink):
         return sink, True
     return None, False
+
+
+def _rule_expiry(cfg: LoggingConfig, directory: Path) -> Callable[[], int]:
+    """File retention that honours the level/category rules (a segment holding a record a
+    longer rule protects is kept), for the background upkeep."""
+    from ..store.retention import RetentionRules, files_retention
+
+    rules = RetentionRules.from_config(cfg)
+
+    def expire() -> int:
+        return len(files_retention(directory, rules, prefix=cfg.file_prefix).deleted)
+
+    return expire
 
 
 def _close_and_forward(old: tuple[Sink, ...], new: list[Sink]) -> None:

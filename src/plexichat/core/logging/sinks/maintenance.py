@@ -187,11 +187,16 @@ class Maintenance:
         prefix: str,
         compression: str | None,
         retention: RetentionPolicy,
+        expire: Callable[[], int] | None = None,
     ) -> None:
+        """``expire``, when given, replaces the age/size deletion: it deletes what the policy
+        no longer keeps and returns how many segments it deleted (the level/category rules
+        of the store package, which keep segments holding longer-lived records)."""
         self.directory = directory
         self.prefix = prefix
         self.compression = compression
         self.retention = retention
+        self.expire = expire
         self.compressed = 0
         self.deleted = 0
         self._jobs: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
@@ -253,7 +258,9 @@ class Maintenance:
                         self._compress(arg)
                 else:
                     self._sweep()
-                if self._has_retention():
+                if self.expire is not None:
+                    self.deleted += self.expire()
+                elif self._has_retention():
                     self.deleted += len(
                         apply_retention(self.directory, self.retention, prefix=self.prefix)
                     )

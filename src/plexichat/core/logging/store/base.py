@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
@@ -21,6 +21,9 @@ from .._config.model import redact_url
 from .._core.errors import ConfigError
 from .._core.levels import parse_level
 from .search import Node, QuerySyntaxError, parse_search
+
+if TYPE_CHECKING:
+    from .retention import RetentionRules
 
 __all__ = [
     "MAX_LIMIT",
@@ -324,6 +327,14 @@ class LogStore(Protocol):
 
     def clear(self) -> None:
         """Delete every record and position (before a reindex)."""
+
+    def apply_retention(
+        self, rules: RetentionRules, now: float | None = None, dry_run: bool = False
+    ) -> dict[str, int]:
+        """Delete the records ``rules`` no longer keep (``dry_run``: only count them).
+
+        Returns records deleted per rule key (see :mod:`~plexichat.core.logging.store.retention`).
+        """
 
     def close(self) -> None:
         """Release connections."""

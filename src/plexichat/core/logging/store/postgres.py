@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import orjson
@@ -36,6 +36,9 @@ from .._config.model import redact_url
 from .._core.errors import PlexiLoggingError
 from ._postgres_query import clean, filters, fold
 from .base import LogQuery, Page, StoredRecord, encode_cursor, to_micros
+
+if TYPE_CHECKING:
+    from .retention import RetentionRules
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "redact_url"]
 
@@ -328,6 +331,16 @@ class PostgresStore:
                 dropped += 1
             conn.execute("DELETE FROM plexichat_records_default WHERE ts < %s", [ts_micros])
         return dropped
+
+    def apply_retention(
+        self, rules: RetentionRules, now: float | None = None, dry_run: bool = False
+    ) -> dict[str, int]:
+        """Retention (see :mod:`.retention`): drop the monthly partitions older than the
+        longest rule's cut-off, delete the rest in batches. Returns deletions per rule."""
+        from .retention import postgres_ops, run_retention
+
+        ops = postgres_ops(self._connection, self.drop_partitions_before)
+        return run_retention(ops, rules, now=now, dry_run=dry_run)
 
     def append(
         self, records: Sequence[StoredRecord], positions: Mapping[str, int] | None = None

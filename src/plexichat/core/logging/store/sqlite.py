@@ -17,13 +17,16 @@ from contextlib import contextmanager, suppress
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .._core.errors import ConfigError, PlexiLoggingError
 from ._sqlite_query import _ATTR_DEPTH, _match, _select, _where
 from .base import LogQuery, Page, StoredRecord, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from .retention import RetentionRules
 
 __all__ = ["SQLiteStore"]
 
@@ -239,6 +242,17 @@ class SQLiteStore:
             conn.execute("INSERT INTO records_fts (records_fts) VALUES ('delete-all')")
             conn.execute("DELETE FROM positions")
             conn.execute(_DELETE_TRIGGER)
+
+    def apply_retention(
+        self, rules: RetentionRules, now: float | None = None, dry_run: bool = False
+    ) -> dict[str, int]:
+        """Retention (see :mod:`.retention`): delete in short transactions with pauses, so
+        writers never wait long; the delete trigger keeps the search index in step.
+        Returns deletions per rule."""
+        from .retention import run_retention, sqlite_ops
+
+        ops = sqlite_ops(self._conn, self._transaction)
+        return run_retention(ops, rules, now=now, dry_run=dry_run)
 
     def query(self, query: LogQuery) -> Page:
         """One page of records matching ``query``, in its order (newest first by default).
