@@ -308,7 +308,7 @@ class SQLiteStore:
             cursor = conn.execute(sql, params)
             while batch := cursor.fetchmany(_BATCH):
                 for row in batch:
-                    yield StoredRecord(**dict(zip(_FIELDS, row, strict=True)))
+                    yield StoredRecord(*row)  # the columns are selected in field order
         finally:
             conn.close()
 
