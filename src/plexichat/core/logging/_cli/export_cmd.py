@@ -11,18 +11,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .._config.units import parse_duration
-from .._core.clock import iso_utc
 from .._core.errors import ConfigError
 from ..store.base import LogQuery, LogStore
 from ..store.export import FORMATS, MANIFEST_SUFFIX, ExportReport, export_records
 from ..store.search import QuerySyntaxError
-from .store_cmd import _fail, _setup, _where
+from ._filters import add_filter_args, query_from_args
+from .store_cmd import _fail, _setup
 
 __all__ = ["register", "run_export"]
 
@@ -31,14 +29,7 @@ def register(sub: Any) -> None:
     """Add the ``export`` command."""
     p = sub.add_parser("export", help="export matching records (json, ndjson, csv, txt)")
     p.add_argument("--format", required=True, choices=FORMATS, help="output format")
-    p.add_argument("--level", help="minimum level (e.g. ERROR)")
-    p.add_argument("--category", action="append", default=[], help="category (repeatable)")
-    p.add_argument("--logger", action="append", default=[], help="logger, 'app.*' for a tree")
-    p.add_argument("--search", help='full text: words, "phrases", AND, OR, NOT')
-    p.add_argument("--since", help="only the last DURATION (e.g. 1h, 30 min, 2 days)")
-    p.add_argument("--start", help="ISO-8601 start time")
-    p.add_argument("--end", help="ISO-8601 end time")
-    p.add_argument("--where", action="append", default=[], help="context.NAME=VALUE (repeatable)")
+    add_filter_args(p)
     p.add_argument("--desc", action="store_true", help="newest first (default: oldest first)")
     p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     p.add_argument("--force", action="store_true", help="overwrite an existing FILE")
@@ -51,25 +42,7 @@ def register(sub: Any) -> None:
 
 def _query(args: argparse.Namespace) -> LogQuery:
     """The LogQuery the filter flags describe (the same flags as ``query``)."""
-    start = args.start
-    if args.since:
-        try:
-            seconds = parse_duration(args.since)
-        except ValueError as exc:
-            raise QuerySyntaxError(f"--since {args.since!r}: {exc}") from None
-        if seconds is None:
-            raise QuerySyntaxError(f"--since {args.since!r}: give a duration such as 1h")
-        start = iso_utc(time.time() - seconds)
-    return LogQuery(
-        min_level=args.level,
-        categories=tuple(args.category),
-        loggers=tuple(args.logger),
-        search=args.search,
-        start=start,
-        end=args.end,
-        where=_where(args.where),
-        order="desc" if args.desc else "asc",
-    )
+    return query_from_args(args, order="desc" if args.desc else "asc")
 
 
 def _usage(args: argparse.Namespace) -> str | None:

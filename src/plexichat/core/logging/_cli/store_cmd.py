@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from .._config.model import redact_url
 from .._config.sources import resolve
-from .._config.units import parse_duration
-from .._core.clock import iso_utc
 from .._core.errors import ConfigError
 from ..sinks.console import ConsoleRenderer, use_color
-from ..store.base import LogQuery, LogStore, open_store
+from ..store.base import LogStore, open_store
 from ..store.importer import import_file
 from ..store.indexer import Indexer, IndexReport
 from ..store.search import QuerySyntaxError
+from ._filters import add_filter_args, query_from_args
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -50,14 +48,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run_import)
 
     p = sub.add_parser("query", help="search the store")
-    p.add_argument("--level", help="minimum level (e.g. ERROR)")
-    p.add_argument("--category", action="append", default=[], help="category (repeatable)")
-    p.add_argument("--logger", action="append", default=[], help="logger, 'app.*' for a tree")
-    p.add_argument("--search", help='full text: words, "phrases", AND, OR, NOT')
-    p.add_argument("--since", help="only the last DURATION (e.g. 1h, 30 min, 2 days)")
-    p.add_argument("--start", help="ISO-8601 start time")
-    p.add_argument("--end", help="ISO-8601 end time")
-    p.add_argument("--where", action="append", default=[], help="context.NAME=VALUE (repeatable)")
+    add_filter_args(p)
     p.add_argument("--limit", type=int, default=100, help="records per page (1..1000)")
     p.add_argument("--cursor", help="next_cursor printed by the previous page")
     p.add_argument("--asc", action="store_true", help="oldest first (default: newest first)")
@@ -155,36 +146,11 @@ def run_import(args: argparse.Namespace) -> int:
     return status
 
 
-def _where(items: list[str]) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise QuerySyntaxError(f"--where {item!r}: use FIELD=VALUE, e.g. context.user_id=u1")
-        pairs.append((key.strip(), value))
-    return tuple(pairs)
-
-
 def run_query(args: argparse.Namespace) -> int:
     """Print one page of matching records (console format, or JSON lines)."""
     try:
-        start = args.start
-        if args.since:
-            seconds = parse_duration(args.since)
-            if seconds is None:
-                raise QuerySyntaxError(f"--since {args.since!r}: give a duration such as 1h")
-            start = iso_utc(time.time() - seconds)
-        query = LogQuery(
-            min_level=args.level,
-            categories=tuple(args.category),
-            loggers=tuple(args.logger),
-            search=args.search,
-            start=start,
-            end=args.end,
-            where=_where(args.where),
-            limit=args.limit,
-            cursor=args.cursor,
-            order="asc" if args.asc else "desc",
+        query = query_from_args(
+            args, order="asc" if args.asc else "desc", limit=args.limit, cursor=args.cursor
         )
         _, store = _setup(args, args.dir)
     except (QuerySyntaxError, ConfigError, ValueError) as exc:
