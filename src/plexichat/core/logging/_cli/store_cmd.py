@@ -13,12 +13,14 @@ from typing import Any
 
 from .._config.model import redact_url
 from .._config.sources import resolve
+from .._config.units import parse_duration
 from .._core.errors import ConfigError
 from ..sinks.console import ConsoleRenderer, use_color
 from ..store.base import LogStore, open_store
 from ..store.importer import import_file
 from ..store.indexer import Indexer, IndexReport
 from ..store.search import QuerySyntaxError
+from ..store.stats import window_stats
 from ._filters import add_filter_args, query_from_args
 
 
@@ -46,6 +48,15 @@ def register(sub: Any) -> None:
     p.add_argument("files", nargs="+", help="JSON-lines files (.gz and .zst too)")
     _add_common(p)
     p.set_defaults(handler=run_import)
+
+    p = sub.add_parser("stats", help="statistics of the store and of a recent window")
+    p.add_argument("--window", default="1 day", help="how far back (default 1 day)")
+    p.add_argument("--bucket", default="hour", choices=("minute", "hour", "day"))
+    p.add_argument("--top", type=int, default=10, help="message patterns to list")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--dir", help="log directory whose store to use (default: configured)")
+    _add_common(p)
+    p.set_defaults(handler=run_stats)
 
     p = sub.add_parser("query", help="search the store")
     add_filter_args(p)
@@ -172,4 +183,39 @@ def run_query(args: argparse.Namespace) -> int:
             out.write(renderer.render(entry) + "\n")
     if page.next_cursor:
         print(f"next page: --cursor {page.next_cursor}", file=sys.stderr)
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    """Print all-time counts and storage plus the window's buckets, error rate and patterns."""
+    try:
+        window = parse_duration(args.window)
+        if window is None:
+            raise ValueError(f"--window {args.window!r}: give a duration such as 1h")
+        _, store = _setup(args, args.dir)
+    except (QuerySyntaxError, ConfigError, ValueError) as exc:
+        return _fail("stats", str(exc))
+    try:
+        overall = store.stats()
+        recent = window_stats(store, window=window, bucket=args.bucket, top=args.top)
+    finally:
+        store.close()
+    doc = {"store": redact_url(store.url), "all_time": overall, "window": recent.as_dict()}
+    if args.json:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    print(
+        f"store {doc['store']}: {overall.get('records', 0)} records, "
+        f"{overall.get('storage_bytes', 0)} bytes, {overall.get('first')} .. {overall.get('last')}"
+    )
+    print(
+        f"last {args.window}: {recent.records} records, error rate {recent.error_rate:.2%}, "
+        f"ingestion lag {recent.ingestion_lag_seconds}s"
+    )
+    for level, count in recent.levels.items():
+        print(f"  {level:<8} {count}")
+    for row in recent.top_patterns:
+        print(f"  {row['count']:>7}  [{row['level']}] {row['pattern']}")
     return 0
