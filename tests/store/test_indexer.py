@@ -164,3 +164,16 @@ def test_reindex_rebuilds_from_the_files(tmp_path: Path, sqlite_store: LogStore)
     assert sqlite_store.count(LogQuery()) == 0
     assert indexer.reindex().records == 5
     assert sqlite_store.count(LogQuery(min_level="WARNING")) == 5
+
+
+@pytest.mark.parametrize("command", ["index", "reindex"])
+def test_cli_refuses_a_missing_directory_without_creating_it(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped directory is a usage error (exit 2), and no store appears in its place."""
+    from plexichat.core.logging.cli import main
+
+    missing = tmp_path / "no-such-logs"
+    assert main([command, str(missing)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert not missing.exists()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._config.model import redact_url
+from .._config.model import embedded_store_url, redact_url
 from .._config.sources import resolve
 from .._config.units import format_size
 from .._core.errors import ConfigError, PlexiLoggingError
@@ -76,11 +76,7 @@ def run_apply(args: argparse.Namespace) -> int:
     directory = Path(args.dir) if args.dir else config.directory
     if args.dir and not directory.is_dir():
         return _fail(f"--dir {args.dir!r} is not a directory")
-    url = args.store or (
-        f"sqlite:///{directory.absolute() / 'plexichat-store.db'}"
-        if args.dir
-        else config.effective_store_url
-    )
+    url = args.store or (embedded_store_url(directory) if args.dir else config.effective_store_url)
     store: LogStore | None = None
     if _sqlite_missing(url) is None or args.store:
         try:  # before touching any file: a bad store URL changes nothing

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._config.model import redact_url
+from .._config.model import embedded_store_url, redact_url
 from .._config.sources import resolve
 from .._config.units import parse_duration
 from .._core.errors import ConfigError
@@ -75,14 +75,32 @@ def _fail(command: str, message: str) -> int:
 
 
 def _setup(args: argparse.Namespace, directory: str | None) -> tuple[Path, LogStore]:
+    log_dir, url = _locate(args, directory)
+    return log_dir, open_store(url)
+
+
+def _locate(args: argparse.Namespace, directory: str | None) -> tuple[Path, str]:
+    """The log directory and the store URL a command works on (nothing opened yet)."""
     config = resolve({}).config
-    log_dir = Path(directory) if directory else config.directory
-    url = args.store or (
-        config.store_url
-        if directory is None
-        else f"sqlite:///{log_dir.absolute() / 'plexichat-store.db'}"
-    )
-    return log_dir, open_store(url or config.effective_store_url)
+    if directory is None:
+        return config.directory, args.store or config.effective_store_url
+    log_dir = Path(directory)
+    return log_dir, args.store or embedded_store_url(log_dir)
+
+
+def _indexer(args: argparse.Namespace, command: str) -> Indexer | int:
+    """The indexer of the command's directory and store, or the exit status of a usage error.
+
+    The directory is checked before the store is opened: opening an embedded store creates
+    its directory, which would make a mistyped directory look valid.
+    """
+    try:
+        log_dir, url = _locate(args, args.directory)
+        if not log_dir.is_dir():
+            return _fail(command, f"{str(log_dir)!r} is not a directory")
+        return Indexer(log_dir, open_store(url))
+    except (ConfigError, QuerySyntaxError) as exc:
+        return _fail(command, str(exc))
 
 
 def _print_report(report: IndexReport, store: LogStore) -> None:
@@ -99,14 +117,11 @@ def _print_report(report: IndexReport, store: LogStore) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     """Index once, or keep following with --follow."""
+    indexer = _indexer(args, "index")
+    if isinstance(indexer, int):
+        return indexer
+    store = indexer.store
     try:
-        log_dir, store = _setup(args, args.directory)
-    except (ConfigError, QuerySyntaxError) as exc:
-        return _fail("index", str(exc))
-    if not log_dir.is_dir():
-        return _fail("index", f"{str(log_dir)!r} is not a directory")
-    try:
-        indexer = Indexer(log_dir, store)
         if args.follow:
             indexer.follow(
                 interval=args.interval,
@@ -121,16 +136,13 @@ def run_index(args: argparse.Namespace) -> int:
 
 def run_reindex(args: argparse.Namespace) -> int:
     """Clear the store and index every file again."""
+    indexer = _indexer(args, "reindex")
+    if isinstance(indexer, int):
+        return indexer
     try:
-        log_dir, store = _setup(args, args.directory)
-    except (ConfigError, QuerySyntaxError) as exc:
-        return _fail("reindex", str(exc))
-    if not log_dir.is_dir():
-        return _fail("reindex", f"{str(log_dir)!r} is not a directory")
-    try:
-        _print_report(Indexer(log_dir, store).reindex(), store)
+        _print_report(indexer.reindex(), indexer.store)
     finally:
-        store.close()
+        indexer.store.close()
     return 0
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "PROFILE_NAMES",
     "LoggingConfig",
     "check_retention_rules",
+    "embedded_store_url",
     "redact_url",
 ]
 
@@ -80,6 +81,11 @@ def redact_url(value: object) -> object:
     except ValueError:
         return url.partition("://")[0] + "://***"
     return _PW_PARAM.sub(r"\1***", url)
+
+
+def embedded_store_url(directory: Path) -> str:
+    """The URL of the embedded SQLite store that lives inside a log directory."""
+    return f"sqlite:///{directory.absolute() / 'plexichat-store.db'}"
 
 
 def _threshold(value: Any) -> str:
@@ -277,7 +283,7 @@ class LoggingConfig(BaseModel):
     @property
     def effective_store_url(self) -> str:
         """``store_url``, or the embedded SQLite store inside the log directory."""
-        return self.store_url or f"sqlite:///{self.directory.absolute() / 'plexichat-store.db'}"
+        return self.store_url or embedded_store_url(self.directory)
 
     @field_validator("alert_email", mode="before")
     @classmethod
