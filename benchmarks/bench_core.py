@@ -17,8 +17,6 @@ import gc
 import importlib.metadata
 import importlib.util
 import logging
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,15 +36,14 @@ from pythonjsonlogger import orjson as pjl_orjson
 from pythonjsonlogger.core import BaseJsonFormatter
 
 import plexichat.core.logging as plx
+from _report import DOC, machine, source_state, write_section
 
 MSG = "user %s logged in"
 ARG = "u42"
 CTX: dict[str, Any] = {"request_id": "req_1", "user_id": "u42", "ip": "10.0.0.1"}
 EXTRA: dict[str, Any] = {"context": CTX}
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 HAVE_PICO = importlib.util.find_spec("picologging") is not None
 ANCHORS = ("structlog", "loguru", "python-json-logger", "picologging", "orjson")
-MARKERS = ("<!-- bench:core:start -->", "<!-- bench:core:end -->")
 
 NOTES = """### Reading the targets
 
@@ -343,35 +340,6 @@ def timer_overhead(samples: int) -> float:
     return statistics.median([-clock() + clock() for _ in range(samples)])
 
 
-def _first(path: str, prefix: str, sep: str) -> str | None:
-    """The value of the first line of ``path`` starting with ``prefix`` (None if absent)."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return None
-    found = [ln.split(sep, 1)[1].strip().strip('"') for ln in lines if ln.startswith(prefix)]
-    return found[0] if found else None
-
-
-def machine() -> dict[str, str]:
-    """CPU, cores, RAM, Python and OS of this machine."""
-    mem = _first("/proc/meminfo", "MemTotal:", ":")
-    pretty = _first("/etc/os-release", "PRETTY_NAME=", "=") or platform.system()
-    return {
-        "cpu": _first("/proc/cpuinfo", "model name", ":") or platform.processor() or "unknown",
-        "cores": str(os.cpu_count()),
-        "ram": f"{int(mem.split()[0]) / 1024**2:.1f} GiB" if mem else "unknown",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "os": f"{pretty}, kernel {platform.release()}",
-    }
-
-
-def source_state() -> str:
-    """The git commit of the project source, marked dirty when the working tree differs."""
-    cmd = ["git", "-C", str(DOC.parent.parent), "describe", "--always", "--dirty", "--abbrev=12"]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip() or "?"
-
-
 def versions() -> dict[str, str]:
     """Installed versions of the project and the anchor libraries."""
     out = {}
@@ -386,19 +354,6 @@ def versions() -> dict[str, str]:
 def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """A markdown table."""
     return ["| " + " | ".join(r) + " |" for r in [head, tuple("---" for _ in head), *rows]]
-
-
-def write_section(text: str) -> None:
-    """Put ``text`` between the core markers of docs/benchmarks.md (at the top if absent)."""
-    start, end = MARKERS
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in doc and end in doc:
-        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end) :]
-    else:
-        doc = block + "\n" + ("\n" + doc.lstrip() if doc.strip() else "")
-    DOC.write_text(doc, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -469,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("\n".join(body))
     if not args.no_write:
-        write_section("\n".join(head + body))
+        write_section("core", "\n".join(head + body), at_top=True)
         print(f"wrote {DOC}")
     return 0
 

@@ -40,13 +40,12 @@ from typing import Any
 import orjson
 import psycopg
 
+from _report import DOC, machine, source_state, write_section
 from plexichat.core.logging.sinks.files import SegmentWriter
 from plexichat.core.logging.store.base import LogQuery, LogStore, to_micros
 from plexichat.core.logging.store.indexer import BATCH, Indexer
 from plexichat.core.logging.store.sqlite import SQLiteStore
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-MARKERS = ("<!-- bench:store:start -->", "<!-- bench:store:end -->")
 PG_URL = os.environ.get("PLEXICHAT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 QUERY_RUNS, GREP_RUNS = 100, 5
 HEAVY_USER = "u7"  # one of the 50 busy users (30% of the traffic): a full page of matches
@@ -338,40 +337,6 @@ def postgres_version() -> str | None:
         return None
 
 
-def _first(path: str, prefix: str) -> str | None:
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return None
-    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(prefix)), None)
-
-
-def machine() -> str:
-    """CPU model, cores and RAM of this machine."""
-    mem = _first("/proc/meminfo", "MemTotal")
-    ram = f"{int(mem.split()[0]) / 1024**2:.1f} GiB" if mem else "unknown"
-    cpu = _first("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
-    return f"{cpu}, {os.cpu_count()} cores, {ram} RAM"
-
-
-def source_state() -> str:
-    """The git commit of the project source, marked dirty when the working tree differs."""
-    cmd = ["git", "-C", str(DOC.parent.parent), "describe", "--always", "--dirty", "--abbrev=12"]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip() or "?"
-
-
-def write_section(text: str) -> None:
-    """Put ``text`` between the store markers of docs/benchmarks.md (appended if absent)."""
-    start, end = MARKERS
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in doc and end in doc:
-        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end) :]
-    else:
-        doc = (doc.rstrip() + "\n\n" if doc.strip() else "") + block + "\n"
-    DOC.write_text(doc, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run everything, print the report and (unless --no-write) write docs/benchmarks.md."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
@@ -430,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([
         "## Store\n",
         f"- Date: {date.strip()}",
-        f"- Machine: {machine()}",
+        "- Machine: {cpu}, {cores} cores, {ram} RAM".format(**machine()),
         f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, PostgreSQL"
         f" {pg_version or 'not measured'}",
         f"- Command: `{command}` ({total / 60:.1f} min in all; project source: git"
@@ -455,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     ])  # fmt: skip
     print("\n" + text)
     if not args.no_write:
-        write_section(text)
+        write_section("store", text, at_top=False)
         print(f"wrote {DOC}")
     return 0
 
