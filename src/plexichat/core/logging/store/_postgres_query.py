@@ -9,7 +9,7 @@ import re
 import unicodedata
 from typing import Any
 
-from .base import LogQuery, decode_cursor
+from .base import LogQuery, bindable, decode_cursor
 from .search import And, Node, Not, Or, QuerySyntaxError
 
 _SEP = re.compile(r"[\W_]+")
@@ -53,11 +53,7 @@ def _tsquery(node: Node, params: list[Any]) -> str | None:
 
 def _text(value: str, what: str) -> str:
     """A string PostgreSQL can bind: valid Unicode, NUL removed (as in stored columns)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise QuerySyntaxError(f"{what} {value!r} is not valid Unicode text") from None
-    return clean(value)
+    return clean(bindable(value, what))
 
 
 def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:

@@ -8,20 +8,11 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from .base import LogQuery
+from .base import LogQuery, bindable
 from .search import And, Node, Not, Or, Phrase, QuerySyntaxError, Term
 
 _ATTR_DEPTH = 6
 """How deep context/metadata values are indexed for search and field filters."""
-
-
-def _text(value: str, what: str) -> str:
-    """A string SQLite can bind (no lone surrogates)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise QuerySyntaxError(f"{what} {value!r} is not valid Unicode text") from None
-    return value
 
 
 def _select(
@@ -50,7 +41,7 @@ def _where(query: LogQuery, drive: str = "id") -> tuple[str, list[object]]:
     def one_of(column: str, values: Sequence[str]) -> None:
         if values:
             clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params.extend(_text(v, column) for v in values)
+            params.extend(bindable(v, column) for v in values)
 
     if query.min_level is not None:
         clauses.append("levelno >= ?")
@@ -63,12 +54,12 @@ def _where(query: LogQuery, drive: str = "id") -> tuple[str, list[object]]:
         alternatives = []
         for name in query.loggers:
             if name.endswith(".*"):  # the logger and its children: a range on the index
-                base = _text(name[:-2], "logger")
+                base = bindable(name[:-2], "logger")
                 alternatives.append("logger = ? OR (logger >= ? AND logger < ?)")
                 params.extend((base, base + ".", base + "/"))
             else:
                 alternatives.append("logger = ?")
-                params.append(_text(name, "logger"))
+                params.append(bindable(name, "logger"))
         clauses.append(" OR ".join(f"({a})" for a in alternatives))
     if query.start_us is not None:
         clauses.append("ts >= ?")
@@ -86,7 +77,7 @@ def _where(query: LogQuery, drive: str = "id") -> tuple[str, list[object]]:
         value_sql = "(CASE json_type(raw, ?) WHEN 'text' THEN raw ->> ? ELSE raw -> ? END) = ?"
         clauses.append(" OR ".join(value_sql for _ in paths))
         for path in sorted(paths):
-            params.extend((path, path, path, _text(str(value), f"value of {key}")))
+            params.extend((path, path, path, bindable(str(value), f"value of {key}")))
     expr, rest_tree = _match(query)
     if expr is not None:
         clauses.append(f"{drive} IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
@@ -138,7 +129,7 @@ def _json_path(keys: list[str]) -> str:
                 f"invalid field name {key!r} in {'.'.join(keys)!r}: names must not be empty "
                 'or contain "'
             )
-    return "$" + "".join(f'."{_text(k, "field")}"' for k in keys)
+    return "$" + "".join(f'."{bindable(k, "field")}"' for k in keys)
 
 
 def _has_word(text: str) -> bool:
@@ -163,7 +154,7 @@ def _prune(node: Node) -> Node | None:
 
 def _quote(text: str) -> str:
     """An FTS5 string: the user's text is only ever a quoted phrase, never an operator."""
-    return '"' + _text(text, "search word").replace("\x00", " ").replace('"', '""') + '"'
+    return '"' + bindable(text, "search word").replace("\x00", " ").replace('"', '""') + '"'
 
 
 def _fts(node: Node) -> str | None:

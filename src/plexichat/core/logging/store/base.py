@@ -12,7 +12,7 @@ import calendar
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
@@ -31,8 +31,10 @@ __all__ = [
     "LogStore",
     "Page",
     "StoredRecord",
+    "bindable",
     "decode_cursor",
     "encode_cursor",
+    "micros_to_iso",
     "open_store",
     "record_from_event",
     "record_from_line",
@@ -60,6 +62,25 @@ def to_micros(value: str | datetime) -> int:
             f"invalid time {value!r}: use ISO-8601 such as 2024-01-31T23:59:59Z"
         ) from None
     return to_micros(dt)
+
+
+def micros_to_iso(us: int) -> str:
+    """Microseconds since the epoch as ISO-8601 UTC with ``Z`` (the inverse of to_micros)."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def bindable(value: str, what: str) -> str:
+    """``value`` when a database driver can bind it (no lone surrogates).
+
+    Raises:
+        QuerySyntaxError: naming ``what`` and the value.
+    """
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise QuerySyntaxError(f"{what} {value!r} is not valid Unicode text") from None
+    return value
 
 
 @dataclass(frozen=True, slots=True)

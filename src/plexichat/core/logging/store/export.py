@@ -38,7 +38,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal
 
@@ -46,7 +46,7 @@ import orjson
 
 from .._config.model import redact_url
 from ..sinks.console import ConsoleRenderer
-from .base import LogQuery, LogStore, StoredRecord, to_micros
+from .base import LogQuery, LogStore, StoredRecord, micros_to_iso, to_micros
 
 __all__ = [
     "CSV_COLUMNS",
@@ -134,11 +134,6 @@ class _Output:
         self.size += len(data)
 
 
-def _iso(us: int) -> str:
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
         value = orjson.loads(raw)
@@ -151,7 +146,7 @@ def _event(rec: StoredRecord) -> dict[str, Any]:
     """The record as a dict; a stored line that is not a JSON object keeps its columns."""
     event = _parse(rec.raw)
     if event is None:
-        event = {"timestamp": _iso(rec.ts), **{k: getattr(rec, k) for k in _COLUMNS}}
+        event = {"timestamp": micros_to_iso(rec.ts), **{k: getattr(rec, k) for k in _COLUMNS}}
         event["raw"] = rec.raw.decode("utf-8", "backslashreplace")
     return event
 
@@ -227,7 +222,7 @@ def _query_dict(query: LogQuery) -> dict[str, Any]:
             continue
         value = getattr(query, f.name)
         if f.name in ("start", "end") and value is not None:
-            value = _iso(to_micros(value))
+            value = micros_to_iso(to_micros(value))
         elif isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
         out[f.name] = value
@@ -308,7 +303,7 @@ def export_records(
             "bytes": report.bytes,
             "sha256": report.sha256,
             "chain_heads": report.chain_heads,
-            "created": _iso(to_micros(datetime.now(UTC))),
+            "created": micros_to_iso(to_micros(datetime.now(UTC))),
         },
     )
     return replace(report, manifest_path=path)
@@ -392,8 +387,8 @@ def _write(
         count=count,
         bytes=sink.size,
         sha256=sink.sha256.hexdigest(),
-        first_timestamp=_iso(first_ts) if count else None,
-        last_timestamp=_iso(last_ts) if count else None,
+        first_timestamp=micros_to_iso(first_ts) if count else None,
+        last_timestamp=micros_to_iso(last_ts) if count else None,
         chain_heads={
             stream: {"first_seq": h[0], "last_seq": h[1], "count": h[2]}
             for stream, h in sorted(heads.items())

@@ -35,7 +35,7 @@ from psycopg.rows import TupleRow
 from .._config.model import redact_url
 from .._core.errors import PlexiLoggingError
 from ._postgres_query import clean, filters, fold
-from .base import LogQuery, Page, StoredRecord, encode_cursor, to_micros
+from .base import LogQuery, Page, StoredRecord, encode_cursor, micros_to_iso, to_micros
 
 if TYPE_CHECKING:
     from .retention import RetentionRules
@@ -157,11 +157,6 @@ def _one(conn: Connection, query: str, *params: Any) -> Any:
 def _parse(raw: str) -> dict[str, Any]:
     value = orjson.loads(raw)
     return value if isinstance(value, dict) else {"message": str(value)}
-
-
-def _iso(ts: int) -> str:
-    moment = _EPOCH + timedelta(microseconds=ts)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _next(year: int, month: int) -> tuple[int, int]:
@@ -437,7 +432,7 @@ class PostgresStore:
         out.update({name: {} for name in groups.values()})
         for grouping, name, n, first, last in rows:
             if grouping == 7 and n:
-                out.update(records=n, first=_iso(first), last=_iso(last))
+                out.update(records=n, first=micros_to_iso(first), last=micros_to_iso(last))
             elif grouping != 7 and (grouping != 6 or len(out["loggers"]) < 20):
                 out[groups[grouping]][name] = n
         out["storage_bytes"] = int(size)

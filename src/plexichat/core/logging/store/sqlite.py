@@ -15,7 +15,6 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import fields
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ import orjson
 
 from .._core.errors import ConfigError, PlexiLoggingError
 from ._sqlite_query import _ATTR_DEPTH, _match, _select, _where
-from .base import LogQuery, Page, StoredRecord, decode_cursor, encode_cursor
+from .base import LogQuery, Page, StoredRecord, decode_cursor, encode_cursor, micros_to_iso
 
 if TYPE_CHECKING:
     from .retention import RetentionRules
@@ -337,7 +336,9 @@ class SQLiteStore:
                 out[key] = dict(conn.execute(sql + top).fetchall())
         finally:
             conn.execute("COMMIT")
-        out["first"], out["last"] = (None, None) if first is None else (_iso(first), _iso(last))
+        out["first"], out["last"] = (
+            (None, None) if first is None else (micros_to_iso(first), micros_to_iso(last))
+        )
         files = (self.path, Path(f"{self.path}-wal"))
         out["storage_bytes"] = sum(p.stat().st_size for p in files if p.exists())
         return out
@@ -377,11 +378,6 @@ def _remove_files(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         with suppress(OSError):
             os.unlink(f"{path}{suffix}")
-
-
-def _iso(ts: int) -> str:
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ts)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _parse(raw: str) -> dict[str, Any]:
