@@ -236,6 +236,28 @@ class LoggingConfig(BaseModel):
         description="Log store: sqlite:///path or postgresql://...; default: SQLite in the"
         " log directory.",
     )
+    # --- integrity (tamper evidence) ---
+    integrity_enabled: bool = Field(
+        default=True,
+        description="Hash-chain, tag and seal every record of the segment files.",
+    )
+    integrity_checkpoint_interval: float = Field(
+        default=60.0,
+        description='Time between signed checkpoints ("1 minute"); also on rotate, close'
+        " and after this long idle.",
+    )
+    integrity_key_directory: Path | None = Field(
+        default=None,
+        description="Where the host key state and the auditor key are created"
+        " (default: keys/ inside the log directory).",
+    )
+    integrity_witness: str | None = Field(
+        default=None,
+        description="A second directory or an http(s):// URL that receives every signed"
+        " checkpoint, so deleting the whole log directory is detectable.",
+    )
+    # --- redaction and field encryption ---
+    # --- threat detection ---
 
     @field_validator("level", mode="before")
     @classmethod
@@ -258,6 +280,29 @@ class LoggingConfig(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return parse_duration(value)
+
+    @field_validator("integrity_checkpoint_interval", mode="before")
+    @classmethod
+    def _checkpoint_interval(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds is None or not 0.05 <= seconds <= 86_400:
+            raise ValueError(
+                f"invalid checkpoint interval {value!r}: use a duration between 50 ms and"
+                ' 1 day, e.g. "1 minute" (checkpoints cannot be turned off; set'
+                " integrity_enabled=false to turn integrity off)"
+            )
+        return seconds
+
+    @field_validator("integrity_witness", mode="before")
+    @classmethod
+    def _witness(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ValueError(
+                f"invalid integrity witness {value!r}: name a directory or an http(s):// URL"
+            )
+        return value
 
     @field_validator("file_prefix")
     @classmethod
