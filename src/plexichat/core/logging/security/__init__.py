@@ -1,0 +1,1 @@
+"""Security features of PlexiChat Logging."""
