@@ -1,56 +1,77 @@
-"""Redaction: mask secrets and personal data in an event before it is serialized."""
+"""Redaction: mask secrets and personal data in an event before it is serialized.
+
+Two mechanisms, applied to ``context``, ``metadata`` and ``performance_data`` (nested dicts,
+lists and tuples included) and, for value patterns, to the message and exception text:
+
+* **Keys**: a value under a secret-looking key (``password``, ``Authorization``,
+  ``X-Api-Key``, ``db_password``...) becomes ``"[REDACTED]"`` whatever it is.
+* **Value patterns**: secrets recognised inside strings (bearer tokens, JWTs, Luhn-valid card
+  numbers, PEM private keys, passwords in URLs, ``password=...`` assignments, optionally
+  e-mail addresses) are replaced by ``"[REDACTED:<pattern>]"``.
+
+:class:`Redactor` is the pipeline step: copy-on-write (the caller's objects are never
+changed; an event without secrets is returned as it is) and it never raises.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._core.errors import error_reporter
+from .redaction_patterns import DEFAULT_PATTERNS, PATTERN_NAMES, ValueScanner
+
 __all__ = [
+    "DEFAULT_PATTERNS",
     "DEFAULT_REDACT_KEYS",
+    "PATTERN_NAMES",
     "REDACTED",
+    "Redactor",
     "is_secret_key",
     "mask_secrets",
     "normalize_key",
 ]
 
 REDACTED = "[REDACTED]"
-"""What replaces a masked value."""
+"""What replaces a value under a secret key."""
 
 DEFAULT_REDACT_KEYS: frozenset[str] = frozenset(
     {
-        "password",
-        "passwd",
-        "pwd",
-        "passphrase",
-        "secret",
-        "token",
         "access_token",
-        "refresh_token",
-        "id_token",
-        "auth_token",
-        "session_token",
-        "csrf_token",
-        "xsrf_token",
         "api_key",
         "apikey",
-        "x_api_key",
+        "auth_token",
         "authorization",
-        "proxy_authorization",
-        "cookie",
-        "set_cookie",
-        "private_key",
         "client_secret",
-        "secret_key",
-        "signing_key",
-        "encryption_key",
+        "cookie",
         "credentials",
+        "csrf_token",
+        "encryption_key",
+        "id_token",
+        "passphrase",
+        "passwd",
+        "password",
+        "private_key",
+        "proxy_authorization",
+        "pwd",
+        "refresh_token",
+        "secret",
+        "secret_key",
+        "session_token",
+        "set_cookie",
+        "signing_key",
+        "token",
+        "x_api_key",
+        "xsrf_token",
     }
 )
-"""Keys masked by default, in normalized form (see :func:`normalize_key`)."""
+"""Keys masked by default, in normalized form (see :func:`normalize_key`).
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+A key also matches when it ends in ``_<one of these>`` (``db_password``, ``github_token``).
+"""
+
 _MAX_DEPTH = 64
+_CACHE_LIMIT = 4096
 
 
 def normalize_key(key: str) -> str:
@@ -62,22 +83,30 @@ def normalize_key(key: str) -> str:
     Returns:
         The normalized form, e.g. ``"x_api_key"`` or ``"access_token"``.
     """
-    text = _CAMEL.sub("_", key).lower()
-    return text.replace("-", "_").replace(".", "_").replace(" ", "_").strip("_")
-
-
-def _compact(key: str) -> str:
-    return key.replace("_", "")
+    chars: list[str] = []
+    previous = ""
+    for ch in key:
+        if ch.isupper() and (previous.islower() or previous.isdigit()):
+            chars.append("_")
+        chars.append(ch)
+        previous = ch
+    text = "".join(chars).lower()
+    for sep in ("-", ".", " "):
+        text = text.replace(sep, "_")
+    return text.strip("_")
 
 
 class _KeyMatcher:
-    """Decides whether a (normalized) key names a secret: exact, compact or ``*_<key>``."""
+    """Decides whether a key names a secret: exact, without separators, or ``*_<key>``."""
 
-    __slots__ = ("_cache", "_compact", "_exact")
+    __slots__ = ("_cache", "_compact", "_exact", "_suffixes")
 
     def __init__(self, keys: Iterable[str]) -> None:
-        self._exact = frozenset(normalize_key(k) for k in keys if normalize_key(k))
-        self._compact = frozenset(_compact(k) for k in self._exact)
+        exact = {normalize_key(k) for k in keys}
+        exact.discard("")
+        self._exact = frozenset(exact)
+        self._compact = frozenset(k.replace("_", "") for k in exact)
+        self._suffixes = tuple("_" + k for k in sorted(exact))
         self._cache: dict[str, bool] = {}
 
     def __call__(self, key: str) -> bool:
@@ -87,10 +116,10 @@ class _KeyMatcher:
         norm = normalize_key(key)
         result = (
             norm in self._exact
-            or _compact(norm) in self._compact
-            or any(norm.endswith("_" + k) for k in self._exact)
+            or norm.replace("_", "") in self._compact
+            or norm.endswith(self._suffixes)
         )
-        if len(self._cache) < 4096:
+        if len(self._cache) < _CACHE_LIMIT:
             self._cache[key] = result
         return result
 
@@ -132,43 +161,133 @@ def mask_secrets(value: Any) -> Any:
         >>> mask_secrets({"user": "ann", "Password": "hunter2", "items": [{"api-key": 1}]})
         {'user': 'ann', 'Password': '[REDACTED]', 'items': [{'api-key': '[REDACTED]'}]}
     """
-    return _walk(value, _DEFAULT_MATCHER, 0, set())
+    return _Walker(_DEFAULT_MATCHER, None, copy=True).walk(value, 0, set())
 
 
-def _walk(value: Any, matcher: _KeyMatcher, depth: int, seen: set[int]) -> Any:
-    try:
-        if type(value) in _LEAVES:
-            return value
-        if not isinstance(value, Mapping | list | tuple):
-            return value
-        if depth >= _MAX_DEPTH:
-            return "<max depth>"
-        marker = id(value)
-        if marker in seen:
-            return "<cycle>"
-        seen.add(marker)
+class _Walker:
+    """One traversal: masks values under secret keys and scans strings with the patterns."""
+
+    __slots__ = ("_copy", "_matcher", "_scanner")
+
+    def __init__(self, matcher: _KeyMatcher, scanner: ValueScanner | None, *, copy: bool) -> None:
+        self._matcher = matcher
+        self._scanner = scanner
+        self._copy = copy
+
+    def walk(self, value: Any, depth: int, seen: set[int]) -> Any:
+        """The masked value: ``value`` itself when nothing changed (unless copying)."""
         try:
-            if isinstance(value, Mapping):
-                out: dict[Any, Any] = {}
-                for key, item in list(value.items()):
-                    if isinstance(key, str) and matcher(str.__str__(key)):
-                        out[key] = REDACTED
-                    else:
-                        out[key] = _walk(item, matcher, depth + 1, seen)
-                return out
-            items = [_walk(item, matcher, depth + 1, seen) for item in list(value)]
-            return items if isinstance(value, list) else tuple(items)
-        finally:
-            seen.discard(marker)
-    except Exception as exc:  # noqa: BLE001 - hostile container: never leak, never raise
-        return f"<unredactable {_type_name(value)}: {_type_name(exc)}>"
+            kind = type(value)
+            if kind is str:
+                return value if self._scanner is None else self._scanner.scan(value)
+            if kind in _SCALARS:
+                return value
+            if isinstance(value, str):  # a str subclass: scan its plain text
+                return self.walk(str.__str__(value), depth, seen)
+            if not isinstance(value, Mapping | list | tuple | set | frozenset):
+                return value
+            if depth >= _MAX_DEPTH:
+                return "<max depth>"
+            marker = id(value)
+            if marker in seen:
+                return "<cycle>"
+            seen.add(marker)
+            try:
+                if isinstance(value, Mapping):
+                    return self._mapping(value, depth, seen)
+                return self._sequence(value, depth, seen)
+            finally:
+                seen.discard(marker)
+        except Exception as exc:  # noqa: BLE001 - hostile container: never leak, never raise
+            return f"<unredactable {type(value).__name__}: {type(exc).__name__}>"
+
+    def _mapping(self, value: Mapping[Any, Any], depth: int, seen: set[int]) -> Any:
+        changed = self._copy or type(value) is not dict
+        pairs: list[tuple[Any, Any]] = []
+        matcher = self._matcher
+        for key, item in list(value.items()):
+            if isinstance(key, str) and matcher(str.__str__(key)):
+                new: Any = REDACTED
+                changed = True
+            else:
+                new = self.walk(item, depth + 1, seen)
+                changed = changed or new is not item
+            pairs.append((key, new))
+        return dict(pairs) if changed else value
+
+    def _sequence(self, value: Any, depth: int, seen: set[int]) -> Any:
+        items = list(value)
+        new = [self.walk(item, depth + 1, seen) for item in items]
+        if isinstance(value, set | frozenset):
+            if any(a is not b for a, b in zip(new, items, strict=True)):
+                return new  # a masked member: the set is written as a list anyway
+            return set(items) if self._copy else value
+        if isinstance(value, tuple):
+            if self._copy or any(a is not b for a, b in zip(new, items, strict=True)):
+                return tuple(new)
+            return value
+        if (
+            not self._copy
+            and type(value) is list
+            and all(a is b for a, b in zip(new, items, strict=True))
+        ):
+            return value
+        return new
 
 
-def _type_name(value: object) -> str:
-    try:
-        return type(value).__name__
-    except Exception:  # noqa: BLE001  # pragma: no cover - type() never fails in practice
-        return "object"
+_SCALARS = frozenset({int, float, bool, type(None), bytes})
+_FIELDS = ("context", "metadata", "performance_data")
 
 
-_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+class Redactor:
+    """The pipeline step that masks secrets in an event before it is serialized.
+
+    Args:
+        keys: Extra secret key names, added to :data:`DEFAULT_REDACT_KEYS`.
+        patterns: Names of the value patterns to apply (see :data:`PATTERN_NAMES`);
+            default :data:`DEFAULT_PATTERNS`.
+
+    Example:
+        >>> redact = Redactor(keys=["ssn"])
+        >>> redact({"message": "hi", "context": {"SSN": "078-05-1120"}})["context"]
+        {'SSN': '[REDACTED]'}
+    """
+
+    __slots__ = ("_walker",)
+
+    def __init__(
+        self, keys: Iterable[str] = (), patterns: Iterable[str] = DEFAULT_PATTERNS
+    ) -> None:
+        names = tuple(patterns)
+        scanner = ValueScanner(names, extra_keys=tuple(keys)) if names else None
+        self._walker = _Walker(_KeyMatcher((*DEFAULT_REDACT_KEYS, *keys)), scanner, copy=False)
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Mask ``event`` in place at its top level (nested objects are copied on write).
+
+        Never raises: when masking fails, ``context``, ``metadata`` and ``performance_data``
+        are withheld rather than written unmasked.
+        """
+        try:
+            walker = self._walker
+            for name in _FIELDS:
+                value = event.get(name)
+                if value:
+                    event[name] = walker.walk(value, 0, set())
+            scanner = walker._scanner
+            if scanner is not None:
+                message = event.get("message")
+                if type(message) is str:
+                    event["message"] = scanner.scan(message)
+                exc = event.get("exception")
+                if type(exc) is dict:
+                    event["exception"] = walker.walk(exc, 0, set())
+                stack = event.get("stack")
+                if type(stack) is str:
+                    event["stack"] = scanner.scan(stack)
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            error_reporter.report("redact", f"could not redact a log record: {exc!r}")
+            for name in _FIELDS:
+                if name in event:
+                    event[name] = {"redaction_failed": True}
+        return event

@@ -1,0 +1,207 @@
+"""Value patterns of redaction: secrets recognised inside strings.
+
+Each pattern replaces what it finds by ``[REDACTED:<name>]``. A cheap trigger search runs
+first, so a string with nothing suspicious costs one regex search.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+__all__ = ["DEFAULT_PATTERNS", "PATTERN_NAMES", "ValueScanner", "luhn_valid"]
+
+PATTERN_NAMES = (
+    "private_key",
+    "jwt",
+    "url_credentials",
+    "key_value",
+    "bearer",
+    "credit_card",
+    "email",
+)
+"""Every value pattern, in the order they are applied.
+
+* ``private_key``: a PEM ``-----BEGIN ... PRIVATE KEY-----`` block.
+* ``jwt``: a JSON Web Token (``eyJ...`` header, payload and signature).
+* ``bearer``: the credential after ``Bearer `` (HTTP authorization).
+* ``url_credentials``: the password in ``scheme://user:password@host``.
+* ``key_value``: the value in ``password=...``, ``api_key: ...``, ``"token": "..."`` and
+  similar text, for every default secret key and every configured ``redact_keys`` entry.
+* ``credit_card``: 13 to 19 digits (spaces or dashes allowed) that pass the Luhn check and
+  start like a card number (2-6), so most order ids and timestamps are left alone.
+* ``email``: an e-mail address (off by default: addresses are often wanted in logs).
+"""
+
+DEFAULT_PATTERNS = (
+    "private_key",
+    "jwt",
+    "url_credentials",
+    "key_value",
+    "bearer",
+    "credit_card",
+)
+"""The value patterns on by default: every pattern except ``email``."""
+
+_SECRET_WORDS = (
+    r"password|passwd|pwd|passphrase|secret|token|api[-_]?key|apikey|authorization"
+    r"|cookie|private[-_]?key|credentials"
+)
+
+
+def luhn_valid(digits: str) -> bool:
+    """Return True when the digit string passes the Luhn checksum.
+
+    Args:
+        digits: Only the digits ``0-9``.
+
+    Returns:
+        Whether the last digit is the Luhn check digit of the others.
+    """
+    total = 0
+    for index, ch in enumerate(reversed(digits)):
+        number = ord(ch) - 48
+        if index % 2:
+            number *= 2
+            if number > 9:
+                number -= 9
+        total += number
+    return total % 10 == 0
+
+
+def _card(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = text.replace(" ", "").replace("-", "")
+    if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_valid(digits):
+        return "[REDACTED:credit_card]"
+    return text
+
+
+def _key_words(extra_keys: Iterable[str]) -> str:
+    words = _SECRET_WORDS
+    extra = [re.escape(k).replace(r"\-", "[-_]").replace("_", "[-_]") for k in extra_keys if k]
+    if extra:
+        words += "|" + "|".join(extra)
+    return words
+
+
+def _key_value_regex(words: str) -> re.Pattern[str]:
+    return re.compile(
+        r"(\b[\w-]*?(?:" + words + r")[\"']?\s*[=:]\s*)"
+        r"(?!\[REDACTED)(\"[^\"]*\"|'[^']*'"
+        r"|(?:basic|bearer|digest|negotiate|token)\s+[^\s,;&\"'}\]]+|[^\s,;&\"'}\]]+)",
+        re.IGNORECASE,
+    )
+
+
+def _key_value(match: re.Match[str]) -> str:
+    value = match.group(2)
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match.group(1)}{quote}[REDACTED:key_value]{quote}"
+
+
+_Rule = tuple[re.Pattern[str], "str | Callable[[re.Match[str]], str]"]
+
+_RULES: dict[str, tuple[str, _Rule]] = {
+    "private_key": (
+        r"PRIVATE KEY",
+        (
+            re.compile(
+                r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+                re.DOTALL,
+            ),
+            "[REDACTED:private_key]",
+        ),
+    ),
+    "jwt": (
+        r"eyJ",
+        (
+            re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"),
+            "[REDACTED:jwt]",
+        ),
+    ),
+    "bearer": (
+        r"(?i:bearer)",
+        (
+            re.compile(r"(\bbearer\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE),
+            r"\1[REDACTED:bearer]",
+        ),
+    ),
+    "url_credentials": (
+        r"://",
+        (
+            re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(@)"),
+            r"\1[REDACTED:url_credentials]\2",
+        ),
+    ),
+    "credit_card": (
+        r"\d{4}",
+        (re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?!\d)"), _card),
+    ),
+    "email": (
+        r"@",
+        (
+            re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+            "[REDACTED:email]",
+        ),
+    ),
+}
+
+
+def check_pattern_names(names: Iterable[str]) -> tuple[str, ...]:
+    """Return ``names`` without duplicates, or raise naming the unknown one.
+
+    Raises:
+        ValueError: a name that is not in :data:`PATTERN_NAMES`.
+    """
+    out: list[str] = []
+    for name in names:
+        if name not in PATTERN_NAMES:
+            raise ValueError(
+                f"unknown redaction pattern {name!r}: allowed are {', '.join(PATTERN_NAMES)} "
+                '(or "none" for no value patterns)'
+            )
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+class ValueScanner:
+    """Applies the chosen value patterns to strings.
+
+    Args:
+        names: Pattern names from :data:`PATTERN_NAMES`.
+        extra_keys: Extra secret key names for the ``key_value`` pattern.
+
+    Raises:
+        ValueError: an unknown pattern name.
+    """
+
+    __slots__ = ("_rules", "_trigger")
+
+    def __init__(self, names: Iterable[str], *, extra_keys: Iterable[str] = ()) -> None:
+        chosen = set(check_pattern_names(names))
+        triggers: list[str] = []
+        rules: list[_Rule] = []
+        for name in PATTERN_NAMES:
+            if name not in chosen:
+                continue
+            if name == "key_value":
+                words = _key_words(extra_keys)
+                regex = _key_value_regex(words)
+                triggers.append(words)
+                rules.append((regex, _key_value))
+                continue
+            trigger, rule = _RULES[name]
+            triggers.append(trigger)
+            rules.append(rule)
+        self._rules = tuple(rules)
+        self._trigger = re.compile("|".join(f"(?:{t})" for t in triggers), re.IGNORECASE)
+
+    def scan(self, text: str) -> str:
+        """Return ``text`` with every match of the chosen patterns replaced."""
+        if not self._rules or self._trigger.search(text) is None:
+            return text
+        for regex, replacement in self._rules:
+            text = regex.sub(replacement, text)
+        return text
