@@ -257,6 +257,72 @@ class LoggingConfig(BaseModel):
         " checkpoint, so deleting the whole log directory is detectable.",
     )
     # --- redaction and field encryption ---
+    redaction_enabled: bool = Field(
+        default=True,
+        description="Mask secrets before records are written: values under secret keys"
+        " (password, token, api_key, authorization, cookie, ...) and redact_patterns.",
+    )
+    redact_keys: list[str] = Field(
+        default_factory=list,
+        description="Extra secret key names, added to the built-in list (case and -/_"
+        ' insensitive; "db_password" matches "password").',
+    )
+    redact_patterns: list[str] = Field(
+        default_factory=lambda: [
+            "private_key",
+            "jwt",
+            "url_credentials",
+            "key_value",
+            "bearer",
+            "credit_card",
+        ],
+        description="Secrets masked inside strings: private_key, jwt, url_credentials,"
+        ' key_value, bearer, credit_card (Luhn-checked), email; "none", "default", "all".',
+    )
+    encrypt_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields encrypted (AES-256-GCM) before records are written:"
+        " context.ip_address, metadata.*, context (whole object), ...",
+    )
+    blind_index_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields encrypted on their own that also get a keyed hash for"
+        " exact-match lookups (query --where FIELD.bidx=HEX).",
+    )
+    encryption_key_file: Path | None = Field(
+        default=None,
+        description="File (mode 0600) holding the base64 field encryption key; or set"
+        " PLEXICHAT_LOG_ENCRYPTION_KEY.",
+    )
+
+    @field_validator("redact_keys", mode="before")
+    @classmethod
+    def _redact_keys(cls, value: Any) -> list[str]:
+        from ..security.encryption_fields import check_redact_keys
+
+        return check_redact_keys(value)
+
+    @field_validator("redact_patterns", mode="before")
+    @classmethod
+    def _redact_patterns(cls, value: Any) -> list[str]:
+        from ..security.encryption_fields import check_redact_patterns
+
+        return check_redact_patterns(value)
+
+    @field_validator("encrypt_fields", mode="before")
+    @classmethod
+    def _encrypt_fields(cls, value: Any) -> list[str]:
+        from ..security.encryption_fields import check_encrypt_fields
+
+        return check_encrypt_fields(value)
+
+    @field_validator("blind_index_fields", mode="before")
+    @classmethod
+    def _blind_index_fields(cls, value: Any, info: Any) -> list[str]:
+        from ..security.encryption_fields import check_blind_index_fields
+
+        return check_blind_index_fields(value, info.data.get("encrypt_fields"))
+
     # --- threat detection ---
 
     @field_validator("level", mode="before")

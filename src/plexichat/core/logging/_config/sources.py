@@ -22,7 +22,11 @@ from .profiles import PROFILES
 __all__ = ["ENV_PREFIX", "EXTRA_ENV", "Resolved", "env_name", "read_yaml", "resolve"]
 
 ENV_PREFIX = "PLEXICHAT_LOG_"
-EXTRA_ENV: set[str] = {"PLEXICHAT_LOG_CONFIG_FILE", "PLEXICHAT_LOG_PROFILE"}
+EXTRA_ENV: set[str] = {
+    "PLEXICHAT_LOG_CONFIG_FILE",
+    "PLEXICHAT_LOG_ENCRYPTION_KEY",
+    "PLEXICHAT_LOG_PROFILE",
+}
 """Environment variables of this prefix that are not config fields (other components add theirs)."""
 
 FIELDS = tuple(LoggingConfig.model_fields)
