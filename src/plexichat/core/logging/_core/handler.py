@@ -11,7 +11,10 @@ from orjson import dumps as _dumps
 from .errors import error_reporter
 from .event import _OPTIONS, _default, event_from_record, to_json
 
-__all__ = ["PlexiHandler", "Sink"]
+__all__ = ["PlexiHandler", "Processor", "Sink"]
+
+Processor = Callable[[dict[str, Any]], dict[str, Any]]
+"""A step applied to every event before it is serialized (redaction, field encryption)."""
 
 
 class Sink(Protocol):
@@ -44,6 +47,7 @@ class PlexiHandler(logging.Handler):
     def __init__(self, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self._sinks: tuple[Sink, ...] = ()
+        self._processors: tuple[Processor, ...] = ()
         self._needs_bytes = False
         self._closed = False
         self.on_reopen: Callable[[], None] | None = None
@@ -61,11 +65,22 @@ class PlexiHandler(logging.Handler):
         if sinks:
             self._closed = False
 
+    @property
+    def processors(self) -> tuple[Processor, ...]:
+        """The steps applied to every event before it is serialized."""
+        return self._processors
+
+    def set_processors(self, processors: tuple[Processor, ...]) -> None:
+        """Replace the processors (each must never raise; see ``security.redaction``)."""
+        self._processors = tuple(processors)
+
     def emit_event(self, levelno: int, event: dict[str, Any]) -> None:
-        """Serialize ``event`` once and give it to every sink whose level admits it."""
+        """Process ``event``, serialize it once and give it to every sink that admits it."""
         try:
             if not self._sinks and self._closed and self.on_reopen is not None:
                 self.on_reopen()
+            for process in self._processors:
+                event = process(event)
             data = b""
             if self._needs_bytes:
                 try:  # to_json's first attempt, inlined: this is every record's path

@@ -85,6 +85,10 @@ class LoggingManager:
             except Exception as exc:  # noqa: BLE001 - get_logger never crashes the application
                 error_reporter.report("config", f"{exc}; using the defaults instead")
                 self._apply(resolve({}, env={}))
+                from ..security.encryption_pipeline import wants_encryption, withhold
+
+                if wants_encryption(self._overrides):  # fail closed: never in clear
+                    self.handler.set_processors((*self.handler.processors, withhold))
 
     def configure(
         self,
@@ -120,12 +124,16 @@ class LoggingManager:
 
     def _apply(self, resolved: Resolved) -> None:
         cfg = resolved.config
+        from ..security.encryption_pipeline import build_processors
+
+        processors = build_processors(cfg)  # a missing key fails before anything changes
         sinks, maintenance = _build_sinks(cfg)
         old_sinks = self.handler.sinks
         old_maintenance = self._maintenance
         levels = [s.level for s in sinks]
         floor = min(levels) if levels else cfg.levelno
         self.handler.setLevel(floor)
+        self.handler.set_processors(processors)
         self.handler.set_sinks(tuple(sinks))
         root = logging.getLogger()
         if self.handler not in root.handlers:
@@ -194,6 +202,7 @@ class LoggingManager:
         with self._lock:
             sinks = self.handler.sinks
             self.handler.set_sinks(())
+            self.handler.set_processors(())
             for sink in sinks:
                 try:
                     sink.close(timeout)
