@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from plexichat.core.logging._core.errors import error_reporter
-from plexichat.core.logging.sinks import files
+from plexichat.core.logging.sinks import writer as files
 from plexichat.core.logging.sinks.files import SegmentWriter
 from plexichat.core.logging.sinks.maintenance import compress_segment
 from plexichat.core.logging.sinks.reader import Line, StreamFollower

@@ -14,6 +14,7 @@ from typing import Any
 
 from .._config.model import LoggingConfig
 from .._config.sources import Resolved, resolve
+from ..integrity._sealer import IntegrityOptions
 from ..sinks.console import ConsoleSink, TextLines
 from ..sinks.files import AsyncFileSink, SegmentWriter, SyncFileSink
 from ..sinks.maintenance import Maintenance, RetentionPolicy
@@ -302,6 +303,7 @@ def _build_sinks(cfg: LoggingConfig) -> tuple[list[Sink], Maintenance | None]:
             rotation_interval=cfg.rotation_interval,
             on_rotate=maintenance.segment_closed,
             structured=cfg.structured_enabled,
+            integrity=_integrity_options(cfg),
         )
         level = cfg.sink_level("file")
         file_sink: Sink
@@ -313,6 +315,20 @@ def _build_sinks(cfg: LoggingConfig) -> tuple[list[Sink], Maintenance | None]:
             file_sink = SyncFileSink(writer, level)
         sinks.append(file_sink if cfg.structured_enabled else TextLines(file_sink, utc=True))
     return sinks, maintenance
+
+
+def _integrity_options(cfg: LoggingConfig) -> IntegrityOptions | None:
+    """How the file writer seals its stream (None: integrity off)."""
+    if not cfg.integrity_enabled:
+        return None
+    from ..integrity._witness import make_witness
+
+    key_dir = cfg.integrity_key_directory
+    return IntegrityOptions(
+        key_directory=key_dir.absolute() if key_dir is not None else None,
+        checkpoint_interval=cfg.integrity_checkpoint_interval,
+        witness=make_witness(cfg.integrity_witness),
+    )
 
 
 def _file_core(sink: Sink | None) -> tuple[Any, bool]:

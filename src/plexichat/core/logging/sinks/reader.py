@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
-from .segments import Segment, iter_lines, list_segments
+from ..integrity._format import CONTROL_PREFIX
+from .segments import Segment, list_segments
+from .segments import iter_lines as _iter_all_lines
 
 __all__ = ["Line", "StreamFollower", "read_directory", "tail_lines"]
 
@@ -39,9 +41,17 @@ class Line:
         )
 
 
+def iter_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:
+    """:func:`.segments.iter_lines` without the integrity control lines (headers,
+    checkpoints): what readers show and index are the records."""
+    for end, raw in _iter_all_lines(path, offset):
+        if not raw.startswith(CONTROL_PREFIX):
+            yield end, raw
+
+
 def _parse(raw: bytes, seg: Segment) -> Line:
     record: dict[str, Any] | None = None
-    if seg.structured:
+    if seg.structured and not raw.startswith(CONTROL_PREFIX):
         try:
             value = orjson.loads(raw)
             if isinstance(value, dict):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..integrity._format import CONTROL_PREFIX
 from ..sinks.reader import _successor
 from ..sinks.segments import Segment, iter_lines, list_segments
 from .base import LogStore, StoredRecord, record_from_line
@@ -89,6 +90,8 @@ class Indexer:
         try:
             lines = iter_lines(seg.path, offset)
             for end, raw in lines:
+                if raw.startswith(CONTROL_PREFIX):  # integrity header or checkpoint
+                    continue
                 if len(raw) > MAX_LINE:
                     report.oversized += 1
                     continue

@@ -38,6 +38,7 @@ import orjson
 from .._config.model import LoggingConfig, check_retention_rules
 from .._config.units import format_duration, parse_duration, parse_size
 from .._core.errors import ConfigError
+from ..integrity._format import CONTROL_PREFIX
 from ..sinks.maintenance import RetentionPolicy, apply_retention
 from ..sinks.segments import Segment, claim_segment, iter_lines
 
@@ -438,6 +439,8 @@ def _protector(path: Path, rules: RetentionRules, age: float) -> str | None:
         return longer[0].key
     try:
         for _, line in iter_lines(path):
+            if line.startswith(CONTROL_PREFIX):
+                continue
             try:
                 event = orjson.loads(line)
             except orjson.JSONDecodeError:

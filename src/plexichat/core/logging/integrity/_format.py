@@ -1,0 +1,103 @@
+"""The integrity wire format: tags, control lines and canonical signed bytes.
+
+Every line of a sealed segment ends with ``,"tag":"<32 hex>"}\\n``. The *body* of a line is
+everything before ``,"tag":"``: the chain runs over bodies, ``h_i = SHA-256(h_{i-1} ‖
+body_i)``, and the tag is ``HMAC-SHA-256(K_e, h_i)`` truncated to 128 bits. Control lines
+(segment header, checkpoint, announced loss) are JSON objects whose first key is
+``"$integrity"``; they are chained and tagged like records.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "CONTROL_PREFIX",
+    "GENESIS",
+    "TAG_KEY",
+    "TAG_LEN",
+    "b64",
+    "canonical",
+    "chain",
+    "control_body",
+    "evolve",
+    "split_line",
+    "stream_key",
+    "tag_of",
+    "unb64",
+]
+
+TAG_KEY = b',"tag":"'
+TAG_HEX = 32
+TAG_LEN = len(TAG_KEY) + TAG_HEX + 2
+"""Bytes after the body: ``,"tag":"`` + 32 hex digits + ``"}`` (the newline not counted)."""
+CONTROL_PREFIX = b'{"$integrity":"'
+GENESIS = bytes(32)
+"""The chain value before a stream's first line."""
+_EVOLVE = b"plexichat-evolve-v1"
+_STREAM = b"plexichat-stream-v1"
+
+
+def chain(prev: bytes, body: bytes) -> bytes:
+    """The next chain value: SHA-256 over the previous value and the line's body."""
+    return hashlib.sha256(prev + body).digest()
+
+
+def tag_of(key: bytes, head: bytes) -> bytes:
+    """The line tag (hex, 32 characters) of chain value ``head`` under MAC key ``key``."""
+    return hmac.digest(key, head, "sha256")[:16].hex().encode()
+
+
+def evolve(key: bytes, epoch: int) -> bytes:
+    """The MAC key of the next epoch; the old key cannot be computed back from it."""
+    return hmac.digest(key, _EVOLVE + epoch.to_bytes(8, "big"), "sha256")
+
+
+def stream_key(host_key: bytes, stream: str) -> bytes:
+    """A stream's first MAC key, derived from the host key of the ladder step that started it."""
+    return hmac.digest(host_key, _STREAM + stream.encode(), "sha256")
+
+
+def split_line(line: bytes) -> tuple[bytes, bytes] | None:
+    """``(body, tag)`` of a sealed line (with or without its newline), or None when the line
+    does not end in a well-formed tag."""
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    if len(line) <= TAG_LEN or not line.endswith(b'"}'):
+        return None
+    cut = len(line) - TAG_LEN
+    if line[cut : cut + len(TAG_KEY)] != TAG_KEY:
+        return None
+    return line[:cut], line[cut + len(TAG_KEY) : -2]
+
+
+def control_body(fields: dict[str, Any]) -> bytes:
+    """The body of a control line: JSON without its closing brace (the tag is appended)."""
+    return orjson.dumps(fields)[:-1]
+
+
+def canonical(fields: dict[str, Any]) -> bytes:
+    """The bytes a signature covers: sorted-key JSON of everything but ``sig``."""
+    return orjson.dumps(
+        {k: v for k, v in fields.items() if k != "sig"}, option=orjson.OPT_SORT_KEYS
+    )
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 text."""
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: object, what: str) -> bytes:
+    """Decode base64 text, naming ``what`` when it is not valid."""
+    try:
+        if not isinstance(text, str):
+            raise ValueError
+        return base64.b64decode(text.encode(), validate=True)
+    except ValueError:
+        raise ValueError(f"invalid {what}: {str(text)[:40]!r} is not base64") from None
