@@ -176,16 +176,20 @@ class _Walker:
 
     def walk(self, value: Any, depth: int, seen: set[int]) -> Any:
         """The masked value: ``value`` itself when nothing changed (unless copying)."""
+        kind = type(value)
+        if kind is str:
+            return value if self._scanner is None else self._scanner.scan(value)
+        if kind in _SCALARS:
+            return value
         try:
-            kind = type(value)
-            if kind is str:
-                return value if self._scanner is None else self._scanner.scan(value)
-            if kind in _SCALARS:
-                return value
             if isinstance(value, str):  # a str subclass: scan its plain text
                 return self.walk(str.__str__(value), depth, seen)
             if not isinstance(value, Mapping | list | tuple | set | frozenset):
                 return value
+        except Exception as exc:  # noqa: BLE001 - isinstance() itself raised
+            # what the serializer writes for such a value, so the record reads the same
+            return f"<unserializable {kind.__name__}: {type(exc).__name__}>"
+        try:
             if depth >= _MAX_DEPTH:
                 return "<max depth>"
             marker = id(value)
