@@ -206,18 +206,32 @@ class _Walker:
             return f"<unredactable {type(value).__name__}: {type(exc).__name__}>"
 
     def _mapping(self, value: Mapping[Any, Any], depth: int, seen: set[int]) -> Any:
-        changed = self._copy or type(value) is not dict
-        pairs: list[tuple[Any, Any]] = []
+        """The masked mapping; a plain dict with nothing to mask is returned as it is."""
+        plain = type(value) is dict
+        out: dict[Any, Any] | None = None if plain and not self._copy else {}
         matcher = self._matcher
-        for key, item in list(value.items()):
-            if isinstance(key, str) and matcher(str.__str__(key)):
+        known = matcher._cache
+        scanner = self._scanner
+        for key, item in value.items() if plain else list(value.items()):
+            secret = known.get(key) if type(key) is str else None
+            if secret is None:
+                secret = isinstance(key, str) and matcher(str.__str__(key))
+            if secret:
                 new: Any = REDACTED
-                changed = True
             else:
-                new = self.walk(item, depth + 1, seen)
-                changed = changed or new is not item
-            pairs.append((key, new))
-        return dict(pairs) if changed else value
+                kind = type(item)
+                if kind is str:
+                    new = item if scanner is None else scanner.scan(item)
+                elif kind in _SCALARS:
+                    new = item
+                else:
+                    new = self.walk(item, depth + 1, seen)
+            if out is None:
+                if new is item:
+                    continue
+                out = dict(value)  # copy on the first change
+            out[key] = new
+        return value if out is None else out
 
     def _sequence(self, value: Any, depth: int, seen: set[int]) -> Any:
         items = list(value)
@@ -277,7 +291,11 @@ class Redactor:
             for name in _FIELDS:
                 value = event.get(name)
                 if value:
-                    event[name] = walker.walk(value, 0, set())
+                    event[name] = (
+                        walker._mapping(value, 0, set())
+                        if type(value) is dict
+                        else walker.walk(value, 0, set())
+                    )
             scanner = walker._scanner
             if scanner is not None:
                 message = event.get("message")

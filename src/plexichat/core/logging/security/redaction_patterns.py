@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import TypeAlias
 
 __all__ = ["DEFAULT_PATTERNS", "PATTERN_NAMES", "ValueScanner", "luhn_valid"]
 
@@ -100,52 +101,55 @@ def _key_value(match: re.Match[str]) -> str:
     return f"{match.group(1)}{quote}[REDACTED:key_value]{quote}"
 
 
-_Rule = tuple[re.Pattern[str], "str | Callable[[re.Match[str]], str]"]
+_Replacement: TypeAlias = "str | Callable[[re.Match[str]], str]"
+_Rule = tuple[Callable[[str], bool], re.Pattern[str], _Replacement]
+_DIGITS4 = re.compile(r"[0-9]{4}").search
 
-_RULES: dict[str, tuple[str, _Rule]] = {
+_RULES: dict[str, _Rule] = {
     "private_key": (
-        r"PRIVATE KEY",
-        (
-            re.compile(
-                r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|\Z)",
-                re.DOTALL,
-            ),
-            "[REDACTED:private_key]",
+        lambda t: "PRIVATE KEY" in t,
+        re.compile(
+            r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+            re.DOTALL,
         ),
+        "[REDACTED:private_key]",
     ),
     "jwt": (
-        r"eyJ",
-        (
-            re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"),
-            "[REDACTED:jwt]",
-        ),
-    ),
-    "bearer": (
-        r"(?i:bearer)",
-        (
-            re.compile(r"(\bbearer\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE),
-            r"\1[REDACTED:bearer]",
-        ),
+        lambda t: "eyJ" in t,
+        re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"),
+        "[REDACTED:jwt]",
     ),
     "url_credentials": (
-        r"://",
-        (
-            re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(@)"),
-            r"\1[REDACTED:url_credentials]\2",
-        ),
+        lambda t: "://" in t and "@" in t,
+        re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(@)"),
+        r"\1[REDACTED:url_credentials]\2",
+    ),
+    "bearer": (
+        lambda t: "earer" in t or "EARER" in t,
+        re.compile(r"(\bbearer\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE),
+        r"\1[REDACTED:bearer]",
     ),
     "credit_card": (
-        r"\d{4}",
-        (re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?!\d)"), _card),
+        lambda t: len(t) >= 13 and _DIGITS4(t) is not None,
+        re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?!\d)"),
+        _card,
     ),
     "email": (
-        r"@",
-        (
-            re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
-            "[REDACTED:email]",
-        ),
+        lambda t: "@" in t,
+        re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+        "[REDACTED:email]",
     ),
 }
+
+
+def _key_value_rule(extra_keys: Iterable[str]) -> _Rule:
+    words = _key_words(extra_keys)
+    hint = re.compile(words, re.IGNORECASE).search
+
+    def prefilter(text: str) -> bool:
+        return ("=" in text or ":" in text) and hint(text) is not None
+
+    return prefilter, _key_value_regex(words), _key_value
 
 
 def check_pattern_names(names: Iterable[str]) -> tuple[str, ...]:
@@ -166,8 +170,15 @@ def check_pattern_names(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+_CLEAN_LIMIT = 8192
+_CLEAN_MAX_LENGTH = 512
+
+
 class ValueScanner:
     """Applies the chosen value patterns to strings.
+
+    Each pattern has a cheap prefilter (substring tests), and strings found clean are
+    remembered (a bounded set), so repeated messages cost one set lookup.
 
     Args:
         names: Pattern names from :data:`PATTERN_NAMES`.
@@ -177,31 +188,30 @@ class ValueScanner:
         ValueError: an unknown pattern name.
     """
 
-    __slots__ = ("_rules", "_trigger")
+    __slots__ = ("_clean", "_rules")
 
     def __init__(self, names: Iterable[str], *, extra_keys: Iterable[str] = ()) -> None:
         chosen = set(check_pattern_names(names))
-        triggers: list[str] = []
-        rules: list[_Rule] = []
-        for name in PATTERN_NAMES:
-            if name not in chosen:
-                continue
-            if name == "key_value":
-                words = _key_words(extra_keys)
-                regex = _key_value_regex(words)
-                triggers.append(words)
-                rules.append((regex, _key_value))
-                continue
-            trigger, rule = _RULES[name]
-            triggers.append(trigger)
-            rules.append(rule)
-        self._rules = tuple(rules)
-        self._trigger = re.compile("|".join(f"(?:{t})" for t in triggers), re.IGNORECASE)
+        self._rules = tuple(
+            _key_value_rule(extra_keys) if name == "key_value" else _RULES[name]
+            for name in PATTERN_NAMES
+            if name in chosen
+        )
+        self._clean: set[str] = set()
 
     def scan(self, text: str) -> str:
         """Return ``text`` with every match of the chosen patterns replaced."""
-        if not self._rules or self._trigger.search(text) is None:
+        clean = self._clean
+        if text in clean:
             return text
-        for regex, replacement in self._rules:
-            text = regex.sub(replacement, text)
-        return text
+        out = text
+        for prefilter, regex, replacement in self._rules:
+            if prefilter(out):
+                out = regex.sub(replacement, out)
+        if out == text:
+            if len(text) <= _CLEAN_MAX_LENGTH:
+                if len(clean) >= _CLEAN_LIMIT:
+                    clean.clear()
+                clean.add(text)
+            return text
+        return out
