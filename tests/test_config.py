@@ -95,6 +95,10 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     "alerts_enabled": ("true", True),
     "alert_email": ("ops@example.com", "ops@example.com"),
     "store_url": ("sqlite:///var/store.db", "sqlite:///var/store.db"),
+    "integrity_enabled": ("false", False),
+    "integrity_checkpoint_interval": ("5 min", 300.0),
+    "integrity_key_directory": ("/secure/keys", Path("/secure/keys")),
+    "integrity_witness": ("/mnt/witness", "/mnt/witness"),
 }
 
 # The values each profile documents (src/plexichat/core/logging/_config/profiles.py).

@@ -91,13 +91,14 @@ MODULE = Path(__file__).stem
 
 
 def _configure(directory: Path, **overrides: Any) -> PlexiLogger:
-    """Files only, written synchronously, everything from TRACE up."""
+    """Files only, written synchronously, everything from TRACE up; integrity off, so the
+    lines are exactly the serialized events (sealing is tested in tests/integrity)."""
     configure_logging(
         directory=directory,
         console_enabled=False,
         non_blocking=False,
         level="TRACE",
-        **overrides,
+        **{"integrity_enabled": False, **overrides},
     )
     return get_logger("events")
 

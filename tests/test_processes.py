@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from plexichat.core.logging.integrity import verify_directory
 from plexichat.core.logging.sinks.segments import list_segments
 from plexichat.core.logging.testing import read_log_records
 
@@ -68,6 +69,9 @@ def test_four_processes_80000_records_exactly_once(tmp_path: Path) -> None:
             r["seq"] for r in records if r["stream"] == segs[0].stream
         ]  # per stream, seq counts up without gaps
         assert seqs == list(range(1, len(seqs) + 1))
+    report = verify_directory(log_dir)  # four writers started streams on one key ladder
+    assert report.ok, report.findings
+    assert (report.streams, report.records) == (4, 80_000)
 
 
 def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:

@@ -90,7 +90,9 @@ def run_apply(args: argparse.Namespace) -> int:
         print("dry run: nothing is deleted")
     try:
         if directory.is_dir():
-            report = files_retention(directory, rules, dry_run=args.dry_run)
+            report = files_retention(
+                directory, rules, dry_run=args.dry_run, key_dir=config.integrity_key_directory
+            )
             _print_files(directory, report, rules, verb)
         else:
             print(f"files {directory}: no log directory, nothing to do")

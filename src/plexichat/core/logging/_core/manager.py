@@ -295,6 +295,7 @@ def _build_sinks(cfg: LoggingConfig) -> tuple[list[Sink], Maintenance | None]:
             compression=cfg.compression if cfg.compression_enabled else None,
             retention=RetentionPolicy(cfg.retention_age, cfg.retention_size),
             expire=_rule_expiry(cfg, directory) if cfg.retention_rules else None,
+            key_dir=cfg.integrity_key_directory,
         )
         writer = SegmentWriter(
             directory,
@@ -348,7 +349,11 @@ def _rule_expiry(cfg: LoggingConfig, directory: Path) -> Callable[[], int]:
     rules = RetentionRules.from_config(cfg)
 
     def expire() -> int:
-        return len(files_retention(directory, rules, prefix=cfg.file_prefix).deleted)
+        return len(
+            files_retention(
+                directory, rules, prefix=cfg.file_prefix, key_dir=cfg.integrity_key_directory
+            ).deleted
+        )
 
     return expire
 

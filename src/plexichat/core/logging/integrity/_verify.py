@@ -252,6 +252,14 @@ class _Stream:
                 self.fail("MODIFIED", "the segment header is missing or damaged")
             self._untagged(raw)
         body, tag = parts
+        if fields.get("$integrity") == "header":  # where it sits first: a gap is not an edit
+            self._header(fields)
+        elif fields.get("$integrity") == "checkpoint":
+            covered = fields.get("seq")
+            if isinstance(covered, int) and covered > self.last_seq:
+                first = self.last_seq + 1
+                missing = f"seq {first}" + (f"-{covered}" if covered > first else "")
+                self.fail("DELETED", f"{missing} missing before the checkpoint", first)
         h = self._chain(body)
         if self.mac is not None and not self._tag_ok(h, tag):
             if self.lineno == 1 and fields.get("$integrity") != "header":
@@ -261,7 +269,7 @@ class _Stream:
         if self.lineno == 1 and kind != "header":
             self.fail("MODIFIED", "the segment does not start with its header")
         if kind == "header":
-            self._header(fields)
+            pass  # checked above
         elif kind == "checkpoint":
             self._checkpoint(fields)
         elif kind == "loss":

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._core.errors import SegmentBusyError, error_reporter
+from ..integrity._prune import announce_prune
 from .segments import Segment, claim_segment, is_local, list_segments, segment_in_use
 
 __all__ = [
@@ -123,10 +124,14 @@ def apply_retention(
     now: float | None = None,
     dry_run: bool = False,
     active: Callable[[Segment], bool] = _in_use,
+    key_dir: Path | None = None,
 ) -> list[Path]:
     """Delete (or, with ``dry_run``, list) the closed segments the policy no longer keeps.
 
-    Returns the deleted paths, oldest first.
+    A sealed segment's deletion is first announced by a signed prune link in the key ladder
+    (``key_dir``: the integrity key directory when it is not ``DIR/keys``), so verification
+    continues from the cut instead of reporting a gap. Returns the deleted paths, oldest
+    first.
     """
     if policy.max_age is None and policy.max_total_bytes is None:
         return []
@@ -158,6 +163,7 @@ def apply_retention(
         with claim_segment(path) as claimed:
             if not claimed:
                 continue  # a writer picked it up again: keep it
+            announce_prune(directory, path, key_dir)
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -188,6 +194,7 @@ class Maintenance:
         compression: str | None,
         retention: RetentionPolicy,
         expire: Callable[[], int] | None = None,
+        key_dir: Path | None = None,
     ) -> None:
         """``expire``, when given, replaces the age/size deletion: it deletes what the policy
         no longer keeps and returns how many segments it deleted (the level/category rules
@@ -197,6 +204,7 @@ class Maintenance:
         self.compression = compression
         self.retention = retention
         self.expire = expire
+        self.key_dir = key_dir
         self.compressed = 0
         self.deleted = 0
         self._jobs: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
@@ -262,7 +270,9 @@ class Maintenance:
                     self.deleted += self.expire()
                 elif self._has_retention():
                     self.deleted += len(
-                        apply_retention(self.directory, self.retention, prefix=self.prefix)
+                        apply_retention(
+                            self.directory, self.retention, prefix=self.prefix, key_dir=self.key_dir
+                        )
                     )
             except Exception as exc:  # noqa: BLE001 - upkeep never crashes the application
                 error_reporter.report("maintenance", f"log directory upkeep failed: {exc!r}")

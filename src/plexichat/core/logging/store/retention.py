@@ -39,6 +39,7 @@ from .._config.model import LoggingConfig, check_retention_rules
 from .._config.units import format_duration, parse_duration, parse_size
 from .._core.errors import ConfigError
 from ..integrity._format import CONTROL_PREFIX
+from ..integrity._prune import announce_prune
 from ..sinks.maintenance import RetentionPolicy, apply_retention
 from ..sinks.segments import Segment, claim_segment, iter_lines
 
@@ -395,6 +396,7 @@ def files_retention(
     prefix: str | None = None,
     now: float | None = None,
     dry_run: bool = False,
+    key_dir: Path | None = None,
 ) -> FilesReport:
     """Delete the closed segments the default age/size policy no longer keeps, except those
     holding a record that a longer level or category rule still protects.
@@ -420,6 +422,7 @@ def files_retention(
             with claim_segment(path) as claimed:
                 if not claimed:
                     continue  # a writer picked it up again
+                announce_prune(directory, path, key_dir)
                 try:
                     path.unlink()
                 except FileNotFoundError:
