@@ -1,7 +1,8 @@
 """``plexichat-logs``: the command-line interface.
 
 Commands: ``tail`` (merge and follow a log directory), ``index`` / ``reindex`` / ``import`` /
-``query`` (the log store), ``config show`` / ``config validate`` and ``demo``.
+``query`` (the log store), ``keys`` / ``verify`` (tamper evidence), ``config show`` /
+``config validate`` and ``demo``.
 Exit codes: 0 success, 1 a check failed, 2 usage error.
 """
 
@@ -12,7 +13,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._cli import config_cmd, decrypt_cmd, demo, export_cmd, retention_cmd, store_cmd, tail
+from ._cli import (
+    config_cmd,
+    decrypt_cmd,
+    demo,
+    export_cmd,
+    integrity_cmd,
+    retention_cmd,
+    store_cmd,
+    tail,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -25,7 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (tail, store_cmd, export_cmd, retention_cmd, decrypt_cmd, config_cmd, demo):
+    for module in (
+        tail,
+        store_cmd,
+        export_cmd,
+        retention_cmd,
+        integrity_cmd,
+        decrypt_cmd,
+        config_cmd,
+        demo,
+    ):
         module.register(sub)
     return parser
 
