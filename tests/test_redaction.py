@@ -71,7 +71,10 @@ def test_normalize_key_unifies_spellings() -> None:
 
 def test_mask_secrets_walks_nested_containers_and_copies() -> None:
     """Dicts inside lists inside tuples are masked; the input is left untouched."""
-    value = {"a": [{"token": SECRET}, ({"Secret": SECRET}, 1)], "b": {"n": {"passwd": 1}}}
+    value: dict[str, Any] = {
+        "a": [{"token": SECRET}, ({"Secret": SECRET}, 1)],
+        "b": {"n": {"passwd": 1}},
+    }
     masked = mask_secrets(value)
     assert masked == {
         "a": [{"token": REDACTED}, ({"Secret": REDACTED}, 1)],
