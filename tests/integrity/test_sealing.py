@@ -258,3 +258,23 @@ def test_fork_children_seal_their_own_streams(tmp_path: Path) -> None:
     report = verify_directory(log_dir)
     assert report.ok, report.findings
     assert (report.streams, report.records) == (2, 3)
+
+
+def test_a_segment_compressed_during_verification_is_read_compressed(tmp_path: Path) -> None:
+    """Background compression can rename a segment between listing and reading: the verifier
+    reads the compressed file instead of reporting it missing."""
+    from plexichat.core.logging.integrity import VerifyReport
+    from plexichat.core.logging.integrity._keys import read_verification_key
+    from plexichat.core.logging.integrity._ladder import read_ladder
+    from plexichat.core.logging.integrity._verify import streams_of, verify_stream
+    from plexichat.core.logging.sinks.maintenance import compress_segment
+
+    log_dir, key = sealed_dir(tmp_path, 40)
+    streams = streams_of(log_dir, None)  # listed before the compression
+    compress_segment(segments(log_dir)[1], "gzip")
+    ladder = read_ladder(log_dir / "keys", read_verification_key(key))
+    report = VerifyReport()
+    (stream,) = streams
+    verify_stream(stream, streams[stream], ladder, report, None)
+    assert report.ok, report.findings
+    assert report.records == 40

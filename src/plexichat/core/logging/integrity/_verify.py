@@ -56,6 +56,14 @@ def _header_of(seg: Segment) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and value.get("$integrity") == "header" else None
 
 
+def _compressed(seg: Segment) -> Segment | None:
+    for suffix in (".gz", ".zst"):
+        path = seg.path.with_name(seg.path.name + suffix)
+        if path.exists():
+            return Segment.parse(path)
+    return None
+
+
 def _seq_of(body: bytes) -> int | None:
     cut = body.rfind(b',"seq":')
     if cut < 0:
@@ -136,6 +144,12 @@ class _Stream:
         self.lineno = 0
         self.last_was_checkpoint = False
         try:
+            fh = open_segment(seg.path)
+        except FileNotFoundError:  # compressed meanwhile: read the compressed file
+            alt = _compressed(seg)
+            if alt is None:
+                self.fail("GAP", "the segment disappeared while being verified", line=None)
+            seg = alt
             fh = open_segment(seg.path)
         except OSError as exc:
             self.fail("GAP", f"cannot read the segment: {exc}", line=None)
