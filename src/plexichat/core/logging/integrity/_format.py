@@ -28,6 +28,7 @@ __all__ = [
     "evolve",
     "split_line",
     "stream_key",
+    "Tagger",
     "tag_of",
     "unb64",
 ]
@@ -46,6 +47,34 @@ _STREAM = b"plexichat-stream-v1"
 def chain(prev: bytes, body: bytes) -> bytes:
     """The next chain value: SHA-256 over the previous value and the line's body."""
     return hashlib.sha256(prev + body).digest()
+
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+class Tagger:
+    """Line tags under one MAC key: HMAC-SHA-256 with the key's pads hashed once.
+
+    The tags equal :func:`tag_of`'s (standard HMAC); precomputing the padded-key states
+    halves the cost for 32-byte inputs, which is every line's cost on the writer and in
+    the verifier.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = (key if len(key) <= 64 else hashlib.sha256(key).digest()).ljust(64, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def __call__(self, head: bytes) -> bytes:
+        """The tag of chain value ``head`` (32 hex digits, as bytes)."""
+        inner = self._inner.copy()
+        inner.update(head)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:16].hex().encode()
 
 
 def tag_of(key: bytes, head: bytes) -> bytes:

@@ -8,7 +8,6 @@ only move forward; a checkpoint's key evolution is committed only once its line 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .._core.clock import iso_utc
-from ._format import GENESIS, b64, canonical, control_body, evolve
+from ._format import GENESIS, Tagger, b64, canonical, control_body, evolve
 from ._keys import HostKeys, public_of
 
 __all__ = ["IntegrityOptions", "Sealer"]
@@ -44,6 +43,7 @@ class _State:
     mac: bytes
     seed: bytes
     prev_checkpoint: str
+    tagger: Tagger
 
 
 class Sealer:
@@ -54,7 +54,7 @@ class Sealer:
         self.options = options
         start = HostKeys(directory, options.key_directory).start_stream(stream)
         self.ladder_index = start.ladder_index
-        self._s = _State(GENESIS, 0, start.mac_key, start.sign_seed, "")
+        self._s = _State(GENESIS, 0, start.mac_key, start.sign_seed, "", Tagger(start.mac_key))
         self._last_checkpoint = time.monotonic()
         self.unsealed = 0
         """Lines written since the last checkpoint."""
@@ -74,12 +74,12 @@ class Sealer:
         s = self._s
         h = hashlib.sha256(s.head + body).digest()
         s.head = h
-        return b'%b,"tag":"%b"}\n' % (body, hmac.digest(s.mac, h, "sha256")[:16].hex().encode())
+        return b'%b,"tag":"%b"}\n' % (body, s.tagger(h))
 
     def snapshot(self) -> _State:
         """The full state, to restore when a control line could not be written."""
         s = self._s
-        return _State(s.head, s.epoch, s.mac, s.seed, s.prev_checkpoint)
+        return _State(s.head, s.epoch, s.mac, s.seed, s.prev_checkpoint, s.tagger)
 
     def restore(self, state: _State) -> None:
         """Go back to a :meth:`snapshot` (the line after it never reached the file)."""
@@ -141,12 +141,14 @@ class Sealer:
         }
         fields["sig"] = b64(Ed25519PrivateKey.from_private_bytes(s.seed).sign(canonical(fields)))
         line = self.seal(control_body(fields))
+        mac = evolve(s.mac, s.epoch)
         self._s = _State(
             s.head,
             s.epoch + 1,
-            evolve(s.mac, s.epoch),
+            mac,
             next_seed,
             hashlib.sha256(canonical(fields)).hexdigest(),
+            Tagger(mac),
         )
         return line, fields
 
