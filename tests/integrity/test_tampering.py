@@ -248,3 +248,15 @@ def test_a_findings_json_shape_is_stable(tmp_path: Path) -> None:
     assert {"ok", "records", "files", "streams", "findings"} <= set(data)
     assert data["ok"] is False
     assert set(data["findings"][0]) == {"kind", "file", "line", "seq", "stream", "detail"}
+
+
+def test_an_older_record_replayed_later_is_a_duplicate(tmp_path: Path) -> None:
+    """A copy of an earlier record placed further on: DUPLICATE naming that record's seq."""
+    log_dir, key = sealed_dir(tmp_path, 40, rotation=None)
+    path, lines, i = find_segment(log_dir, 12)
+    _, _, j = find_segment(log_dir, 5)
+    lines.insert(i + 1, lines[j])
+    write_lines(path, lines)
+    report = verify(log_dir, key)
+    assert kinds(report) == ["DUPLICATE"]
+    assert report.findings[0].seq == 5

@@ -109,7 +109,8 @@ class _Stream:
         self.last_was_checkpoint = False
         self.max_epoch_seen = prune.epoch - 1 if prune is not None else -1
         self.pruned_to = prune.file if prune is not None else 0
-        self.recent: deque[tuple[int, bytes]] = deque(maxlen=_RECENT)
+        self.recent: deque[bytes] = deque(maxlen=_RECENT)
+        """The tags of the last records, newest last (``recent[-1]`` is ``last_seq``'s)."""
         self.file = ""
         self.lineno = 0
         self.interval_start = self.last_seq + 1
@@ -206,7 +207,7 @@ class _Stream:
                     self.head, self.last_seq, self.lineno = head, last_seq, lineno
                     self._anomaly(body, tag, _seq_of(body), h, lines)
                 head = h
-                remember((last_seq, tag))
+                remember(tag)
                 records += 1
                 tail_is_record = True
         finally:
@@ -237,7 +238,8 @@ class _Stream:
         if seq is None:
             self.fail("MODIFIED", "the record's sequence number is unreadable")
         if seq < expected:
-            if any(s == seq and t == tag for s, t in self.recent):
+            back = self.last_seq - seq + 1  # how far back seq's own tag is
+            if 0 < back <= len(self.recent) and self.recent[-back] == tag:
                 self.fail("DUPLICATE", f"seq {seq} appears a second time", seq)
             self.fail("REORDERED", f"seq {seq} comes after seq {self.last_seq}", seq)
         nxt = self._peek(lines)
