@@ -99,6 +99,15 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     "integrity_checkpoint_interval": ("5 min", 300.0),
     "integrity_key_directory": ("/secure/keys", Path("/secure/keys")),
     "integrity_witness": ("/mnt/witness", "/mnt/witness"),
+    "redaction_enabled": ("false", False),
+    "redact_keys": ("ssn,iban", ["ssn", "iban"]),
+    "redact_patterns": ("jwt,email", ["jwt", "email"]),
+    "encrypt_fields": ("context.ip_address,metadata.*", ["context.ip_address", "metadata.*"]),
+    "blind_index_fields": ("context.user_id", ["context.user_id"]),
+    "encryption_key_file": ("keys/field.key", Path("keys/field.key")),
+    "threat_detection_enabled": ("false", False),
+    "threat_rules": ("brute_force.threshold=10", {"brute_force": {"threshold": 10}}),
+    "threat_max_tracked_keys": ("5000", 5000),
 }
 
 # The values each profile documents (src/plexichat/core/logging/_config/profiles.py).
