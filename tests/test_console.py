@@ -123,3 +123,20 @@ def test_stdout_stream_option(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert "to stdout" in captured.out
     assert "to stdout" not in captured.err
+
+
+def test_an_encrypted_context_value_shows_as_a_lock() -> None:
+    """A field encrypted on the client shows as a lock with its key id, never ciphertext."""
+    from plexichat.core.logging.sinks.console import ConsoleRenderer
+
+    envelope = {"$enc": "aes256gcm", "kid": "0123456789abcdef", "nonce": "n", "ct": "SECRETCT"}
+    event = {
+        "timestamp": "2024-01-15T10:30:45.123Z",
+        "level": "INFO",
+        "logger": "app",
+        "message": "login",
+        "context": {"ip_address": envelope, "user": "u1"},
+    }
+    text = ConsoleRenderer(color=False, show_context=True, utc=True).render(event)
+    assert "ip_address=🔒01234567" in text
+    assert "SECRETCT" not in text

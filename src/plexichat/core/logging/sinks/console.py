@@ -72,6 +72,8 @@ def escape_controls(text: str) -> str:
 
 
 def _compact(value: object) -> str:
+    if isinstance(value, Mapping) and value.get("$enc") == "aes256gcm":  # field encryption
+        return "🔒" + str(value.get("kid", ""))[:8]
     if isinstance(value, str):
         return value if value and " " not in value and "=" not in value else repr(value)
     return repr(value) if not isinstance(value, int | float | bool) else str(value)
