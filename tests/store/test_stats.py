@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -110,3 +111,35 @@ def test_cli_stats_json(tmp_path: Path) -> None:
     assert doc["window"]["top_patterns"][0]["pattern"] == "db timeout <n>"
     bad = subprocess.run([*cli, "stats", "--window", "soon"], env=env, capture_output=True)
     assert bad.returncode == 2
+
+
+def test_cli_stats_verify_reports_the_integrity_status(tmp_path: Path) -> None:
+    """`stats --verify` adds the segment files' verification: intact, then the finding after
+    a record is changed; without any key it says why the status is unknown."""
+    from plexichat.core.logging import configure_logging, get_logger, shutdown_logging
+
+    log_dir = tmp_path / "logs"
+    configure_logging(directory=log_dir, console_enabled=False, non_blocking=False)
+    for i in range(5):
+        get_logger("svc").info("request %d", i)
+    shutdown_logging()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXICHAT_LOG_")}
+    env["PLEXICHAT_LOG_DIRECTORY"] = str(log_dir)
+    cli = [sys.executable, "-m", "plexichat.core.logging.cli"]
+
+    def stats() -> dict[str, Any]:
+        done = subprocess.run(
+            [*cli, "stats", "--verify", "--json"], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        doc: dict[str, Any] = orjson.loads(done.stdout)
+        return doc["integrity"]
+
+    assert stats()["ok"] is True
+    segment = next(log_dir.glob("*.jsonl"))
+    segment.write_bytes(segment.read_bytes().replace(b"request 3", b"request 9"))
+    status = stats()
+    assert status["ok"] is False
+    assert status["findings"][0]["kind"] == "MODIFIED"
+    (log_dir / "keys" / "auditor.key").unlink()
+    assert stats()["status"] == "unknown"

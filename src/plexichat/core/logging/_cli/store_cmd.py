@@ -55,6 +55,12 @@ def register(sub: Any) -> None:
     p.add_argument("--top", type=int, default=10, help="message patterns to list")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--dir", help="log directory whose store to use (default: configured)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="also verify the directory's segment files (the integrity status; keys as for "
+        "`verify`: PLEXICHAT_LOG_AUDITOR_KEY, else keys/auditor.key)",
+    )
     _add_common(p)
     p.set_defaults(handler=run_stats)
 
@@ -204,7 +210,7 @@ def run_stats(args: argparse.Namespace) -> int:
         window = parse_duration(args.window)
         if window is None:
             raise ValueError(f"--window {args.window!r}: give a duration such as 1h")
-        _, store = _setup(args, args.dir)
+        log_dir, store = _setup(args, args.dir)
     except (QuerySyntaxError, ConfigError, ValueError) as exc:
         return _fail("stats", str(exc))
     try:
@@ -212,7 +218,13 @@ def run_stats(args: argparse.Namespace) -> int:
         recent = window_stats(store, window=window, bucket=args.bucket, top=args.top)
     finally:
         store.close()
-    doc = {"store": redact_url(store.url), "all_time": overall, "window": recent.as_dict()}
+    doc: dict[str, Any] = {
+        "store": redact_url(store.url),
+        "all_time": overall,
+        "window": recent.as_dict(),
+    }
+    if args.verify:
+        doc["integrity"] = _integrity_status(log_dir)
     if args.json:
         import orjson
 
@@ -230,4 +242,24 @@ def run_stats(args: argparse.Namespace) -> int:
         print(f"  {level:<8} {count}")
     for row in recent.top_patterns:
         print(f"  {row['count']:>7}  [{row['level']}] {row['pattern']}")
+    if args.verify:
+        status = doc["integrity"]
+        if status.get("status") == "unknown":
+            print(f"integrity: unknown ({status['reason']})")
+        else:
+            kinds = ", ".join(f["kind"] for f in status["findings"])
+            print(
+                f"integrity: {'intact' if status['ok'] else 'FAILED: ' + kinds} "
+                f"({status['files']} files, {status['records']} records; {status['key']})"
+            )
     return 0
+
+
+def _integrity_status(log_dir: Path) -> dict[str, Any]:
+    """The verification report of the log directory, or why there is none."""
+    from ..integrity import verify_directory
+
+    try:
+        return verify_directory(log_dir).to_dict()
+    except (ValueError, OSError) as exc:
+        return {"status": "unknown", "reason": str(exc)}
