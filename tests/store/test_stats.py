@@ -132,8 +132,8 @@ def test_cli_stats_verify_reports_the_integrity_status(tmp_path: Path) -> None:
             [*cli, "stats", "--verify", "--json"], env=env, capture_output=True, text=True
         )
         assert done.returncode == 0, done.stderr
-        doc: dict[str, Any] = orjson.loads(done.stdout)
-        return doc["integrity"]
+        status: dict[str, Any] = orjson.loads(done.stdout)["integrity"]
+        return status
 
     assert stats()["ok"] is True
     segment = next(log_dir.glob("*.jsonl"))
