@@ -278,3 +278,17 @@ def test_a_segment_compressed_during_verification_is_read_compressed(tmp_path: P
     verify_stream(stream, streams[stream], ladder, report, None)
     assert report.ok, report.findings
     assert report.records == 40
+
+
+def test_batch_sealing_equals_line_by_line_sealing(tmp_path: Path) -> None:
+    """The writer's batch loop produces exactly the lines single sealing would."""
+    from plexichat.core.logging.integrity._sealer import Sealer
+
+    sealer = Sealer(tmp_path, "host-1-abc", IntegrityOptions())
+    bodies = [b'{"message":"m%d","seq":%d' % (i, i) for i in range(1, 50)]
+    start = sealer.snapshot()
+    one_by_one = [sealer.seal(body) for body in bodies]
+    end = sealer.head
+    sealer.restore(start)
+    assert sealer.seal_many(bodies) == one_by_one
+    assert sealer.head == end

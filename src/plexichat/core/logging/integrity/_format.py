@@ -68,6 +68,11 @@ class Tagger:
         self._inner = hashlib.sha256(block.translate(_IPAD))
         self._outer = hashlib.sha256(block.translate(_OPAD))
 
+    @property
+    def pads(self) -> tuple[Any, Any]:
+        """The inner and outer hash states (copy before use), for tight loops."""
+        return self._inner, self._outer
+
     def __call__(self, head: bytes) -> bytes:
         """The tag of chain value ``head`` (32 hex digits, as bytes)."""
         inner = self._inner.copy()

@@ -308,9 +308,13 @@ class SegmentWriter:
         if start >= end:
             return
         sealer = self._sealer
-        head = sealer.head if sealer is not None else b""
-        finish = self._finish
-        buf = [finish(body) for _, body in lines[start:end]]
+        head = b""
+        if sealer is not None:
+            head = sealer.head
+            buf = sealer.seal_many([body for _, body in lines[start:end]])
+        else:
+            finish = self._finish
+            buf = [finish(body) for _, body in lines[start:end]]
         try:
             self._write_buf(buf, lines, start, end)
         except OSError as exc:
