@@ -2,10 +2,13 @@
 
 Every contender writes the same record (``"user %s logged in"`` % ``"u42"`` plus a three-key
 context) as one line to a file in a fresh temporary directory. Trials are interleaved, each
-starts from fresh state and its file must then hold exactly N lines; the median is reported.
-Also measured: a call below the level threshold (vs stdlib) and the caller's cost per call in
-non-blocking vs sync mode. Unless ``--no-write``, the results go between the
-``<!-- bench:core:start/end -->`` markers of ``docs/benchmarks.md``.
+starts from fresh state and its file must then hold exactly N records (PlexiChat's integrity
+control lines, ``{"$integrity":...``, are counted apart); the median is reported. PlexiChat
+runs with integrity on (its default: every line sealed) and, in the same interleaved trials,
+with integrity off, to measure what tamper evidence costs. Also measured: a call below the
+level threshold (vs stdlib) and the caller's cost per call in non-blocking vs sync mode.
+Unless ``--no-write``, the results go between the ``<!-- bench:core:start/end -->`` markers
+of ``docs/benchmarks.md``.
 
 Run: ``.venv/bin/python benchmarks/bench_core.py [--records N] [--trials T] [--quick]``
 """
@@ -37,6 +40,8 @@ from pythonjsonlogger.core import BaseJsonFormatter
 
 import plexichat.core.logging as plx
 from _report import DOC, machine, source_state, write_section
+from plexichat.core.logging.integrity import init_keys
+from plexichat.core.logging.integrity._format import CONTROL_PREFIX
 
 MSG = "user %s logged in"
 ARG = "u42"
@@ -44,6 +49,7 @@ CTX: dict[str, Any] = {"request_id": "req_1", "user_id": "u42", "ip": "10.0.0.1"
 EXTRA: dict[str, Any] = {"context": CTX}
 HAVE_PICO = importlib.util.find_spec("picologging") is not None
 ANCHORS = ("structlog", "loguru", "python-json-logger", "picologging", "orjson")
+INTEGRITY_TARGET = 0.25  # integrity may cost at most this share of PlexiChat's throughput
 
 NOTES = """### Reading the targets
 
@@ -57,10 +63,19 @@ NOTES = """### Reading the targets
 - Caller cost: both modes share the same front end (event building and serialization); the
   non-blocking mode saves only the write system call. The ratio is therefore front end /
   (front end + write); it reaches 0.5x only when the front end is as cheap as one `write`.
+- Integrity cost = 1 - (integrity on / integrity off) median throughput, per mode, from the
+  same interleaved trials; the target counts as met only when it holds in both modes (the
+  best-mode column compares the faster mode of each). Sealing a line costs one SHA-256 over
+  the previous chain value and the line, one HMAC-SHA-256 over the 32-byte result and 49
+  more bytes per line (the tag), all in the writing thread (the caller's, in sync mode).
+  The HMAC is computed from the key's precomputed pad states (`Tagger`); the verifier
+  section below measures these primitives per call.
 """
 
 Trial = Callable[[Path, int], float]
 """Write n records into a fresh directory; return the timed seconds (setup/teardown untimed)."""
+PRIMED = 1
+"""Records a PlexiChat trial logs before its clock starts (see ``plexi_trial``)."""
 
 
 @dataclass
@@ -71,6 +86,7 @@ class Contender:
     trial: Trial
     setup: str
     target: float | None = None  # minimal PlexiChat/contender throughput ratio, if any
+    sealed: bool | None = None  # PlexiChat: integrity on (control lines expected) or off
     times: list[float] = field(default_factory=list)
 
     def rate(self, n: int) -> float:
@@ -94,13 +110,30 @@ class Contender:
         return (label, f"{best:.2f}x", *self.ratios(n, sync, nb)[1:], met)
 
 
-def count_lines(directory: Path) -> int:
-    """Newlines in every file under ``directory``."""
-    return sum(p.read_bytes().count(b"\n") for p in directory.rglob("*") if p.is_file())
+def count_lines(directory: Path) -> tuple[int, int]:
+    """``(records, control lines)`` in the files directly in ``directory`` (not ``keys/``).
+
+    Control lines are PlexiChat's integrity lines (segment header, checkpoints): every line
+    starting with ``{"$integrity":"``; all other lines count as records.
+    """
+    records = control = 0
+    for path in directory.iterdir():
+        if path.is_file():
+            data = path.read_bytes()
+            ctl = data.count(b"\n" + CONTROL_PREFIX) + data.startswith(CONTROL_PREFIX)
+            records += data.count(b"\n") - ctl
+            control += ctl
+    return records, control
 
 
-def plexi_configure(directory: Path, non_blocking: bool) -> None:
-    """Configure PlexiChat for the benchmark: files only, nothing rotating or compressing."""
+def plexi_configure(directory: Path, non_blocking: bool, integrity: bool = True) -> None:
+    """Configure PlexiChat for the benchmark: files only, nothing rotating or compressing.
+
+    With integrity on, the directory's keys are created first (quietly; it is what
+    ``plexichat-logs keys init`` does once per directory), so no trial pays for that.
+    """
+    if integrity:
+        init_keys(directory, announce=False)
     plx.configure_logging(
         directory=directory,
         level="INFO",
@@ -111,6 +144,7 @@ def plexi_configure(directory: Path, non_blocking: bool) -> None:
         rotation_size="off",
         rotation_interval="off",
         retention_age="off",
+        integrity_enabled=integrity,
     )
 
 
@@ -122,12 +156,28 @@ def plexi_finish(non_blocking: bool) -> None:
         raise RuntimeError(f"PlexiChat (non_blocking={non_blocking}) lost records: {stats}")
 
 
-def plexi_trial(non_blocking: bool, keywords: bool = False) -> Trial:
-    """PlexiChat, ``extra={"context": ...}`` (or keyword fields), sync or non-blocking."""
+class PlexiTrial:
+    """PlexiChat, ``extra={"context": ...}`` (or keyword fields), sync or non-blocking,
+    integrity on or off.
 
-    def trial(directory: Path, n: int) -> float:
-        plexi_configure(directory, non_blocking)
+    Before the clock starts, one record is logged (and flushed): it opens the first segment
+    and, with integrity on, starts the stream (a signed, fsynced ladder link and the segment
+    header). That once-per-process cost is kept in ``startup`` instead of the throughput.
+    """
+
+    def __init__(self, non_blocking: bool, keywords: bool = False, integrity: bool = True):
+        self.non_blocking, self.keywords, self.integrity = non_blocking, keywords, integrity
+        self.startup: list[float] = []
+
+    def __call__(self, directory: Path, n: int) -> float:
+        non_blocking, keywords = self.non_blocking, self.keywords
+        plexi_configure(directory, non_blocking, self.integrity)
         info = plx.get_logger("bench").info
+        t0 = time.perf_counter()
+        info(MSG, ARG, extra=EXTRA)  # PRIMED: the stream start, untimed
+        if non_blocking and not plx.flush_logging(120.0):
+            raise RuntimeError("flush_logging timed out")
+        self.startup.append(time.perf_counter() - t0)
         gc.collect()
         t0 = time.perf_counter()
         if keywords:
@@ -142,7 +192,10 @@ def plexi_trial(non_blocking: bool, keywords: bool = False) -> Trial:
         plexi_finish(non_blocking)
         return elapsed
 
-    return trial
+
+def plexi_trial(non_blocking: bool, keywords: bool = False, integrity: bool = True) -> PlexiTrial:
+    """A PlexiChat trial (see :class:`PlexiTrial`)."""
+    return PlexiTrial(non_blocking, keywords, integrity)
 
 
 def stdlib_json_trial(formatter: type[BaseJsonFormatter]) -> Trial:
@@ -249,10 +302,30 @@ def contenders() -> list[Contender]:
     slog = "filtering bound logger (INFO), positional args, add_log_level, TimeStamper(iso, utc)"
     pjl = stdlib_json_trial(pjl_json.JsonFormatter)
     pjl_orj = stdlib_json_trial(pjl_orjson.OrjsonFormatter)
+    on, off = "integrity on (the default: every line sealed)", "integrity_enabled=False"
+    nb = "incl. flush_logging()"
     found = [
-        Contender("PlexiChat sync", plexi_trial(False), "extra={'context': ctx}"),
-        Contender("PlexiChat non-blocking", plexi_trial(True), "incl. flush_logging()"),
-        Contender("PlexiChat sync, keyword fields", plexi_trial(False, True), "**ctx"),
+        Contender(
+            "PlexiChat sync", plexi_trial(False), f"extra={{'context': ctx}}, {on}", None, True
+        ),
+        Contender("PlexiChat non-blocking", plexi_trial(True), f"{nb}, {on}", None, True),
+        Contender(
+            "PlexiChat sync, keyword fields", plexi_trial(False, True), f"**ctx, {on}", None, True
+        ),
+        Contender(
+            "PlexiChat sync, integrity off",
+            plexi_trial(False, integrity=False),
+            f"extra={{'context': ctx}}, {off}",
+            None,
+            False,
+        ),
+        Contender(
+            "PlexiChat non-blocking, integrity off",
+            plexi_trial(True, integrity=False),
+            f"{nb}, {off}",
+            None,
+            False,
+        ),
         Contender("stdlib + python-json-logger", pjl, "FileHandler + json.JsonFormatter", 4.0),
         Contender("stdlib + python-json-logger (orjson)", pjl_orj, "FileHandler + OrjsonFormatter"),
         Contender("structlog + orjson", structlog_trial, slog + ", BytesLogger", 2.0),
@@ -273,11 +346,16 @@ def run_throughput(cands: list[Contender], n: int, trials: int) -> None:
         for c in cands[shift:] + cands[:shift]:
             with tempfile.TemporaryDirectory(prefix="plexibench-") as tmp:
                 elapsed = c.trial(Path(tmp), size)
-                lines = count_lines(Path(tmp))
-            if lines != size:
-                raise SystemExit(f"{c.label}: expected {size} lines, the file holds {lines}")
+                records, control = count_lines(Path(tmp))
+            want = size + (PRIMED if c.sealed is not None else 0)
+            if records != want:
+                raise SystemExit(f"{c.label}: expected {want} records, the file holds {records}")
+            if (control >= 2) != bool(c.sealed):  # sealed: a header and the closing checkpoint
+                raise SystemExit(f"{c.label}: {control} integrity control lines, sealed={c.sealed}")
             if rnd:
                 c.times.append(elapsed)
+            elif isinstance(c.trial, PlexiTrial):
+                c.trial.startup.clear()  # the warm-up's start may include lazy imports
         print(f"round {rnd}/{trials} done" + (" (warm-up)" if rnd == 0 else ""), flush=True)
 
 
@@ -329,8 +407,8 @@ def caller_cost(non_blocking: bool, samples: int) -> float:
         if not plx.flush_logging(120.0):
             raise RuntimeError("flush_logging timed out")
         plexi_finish(non_blocking)
-        if (lines := count_lines(Path(tmp))) != samples + 2000:
-            raise SystemExit(f"caller-cost run: expected {samples + 2000} lines, found {lines}")
+        if (lines := count_lines(Path(tmp))[0]) != samples + 2000:
+            raise SystemExit(f"caller-cost run: expected {samples + 2000} records, found {lines}")
     return statistics.median(spent)
 
 
@@ -376,7 +454,15 @@ def main(argv: list[str] | None = None) -> int:
         f"- Command: `{command}` (project source: git `{source_state()}`)",
         f"- {n:,} records per trial, {args.trials} interleaved trials per contender after a"
         " warm-up; medians reported. Every trial starts from fresh state in a new temporary"
-        " directory, and its file must hold exactly N lines afterwards.",
+        " directory, and its file must hold exactly N records afterwards (PlexiChat: N plus"
+        ' the one priming record; integrity control lines, `{"$integrity":...`, are'
+        " counted apart and must be there exactly when integrity is on).",
+        "- PlexiChat rows run with integrity on (the default: every line hash-chained and"
+        " tagged, segment header, signed closing checkpoint) unless marked *integrity off*."
+        " Untimed in each PlexiChat trial: creating the directory's keys (`init_keys`, done"
+        " once per directory in real use) and one priming record, which opens the segment"
+        " and, with integrity on, starts the stream (signed, fsynced ladder link + header);"
+        " that start is reported apart below.",
         f"- Record: `info({MSG!r}, {ARG!r})` with context `{CTX}`, one JSON line each"
         " (picologging: one text line, without the context).\n",
     ]
@@ -384,11 +470,30 @@ def main(argv: list[str] | None = None) -> int:
 
     cands = contenders()
     run_throughput(cands, n, args.trials)
+    by = {c.label: c for c in cands}
     sync, nb = cands[0].rate(n), cands[1].rate(n)  # PlexiChat sync, non-blocking
+    sync_off = by["PlexiChat sync, integrity off"].rate(n)
+    nb_off = by["PlexiChat non-blocking, integrity off"].rate(n)
+    cost_sync, cost_nb = 1 - sync / sync_off, 1 - nb / nb_off
+    cost_best = 1 - max(sync, nb) / max(sync_off, nb_off)
+    starts = {
+        c.label: statistics.median(c.trial.startup) * 1e3
+        for c in cands
+        if isinstance(c.trial, PlexiTrial) and c.trial.startup and not c.trial.keywords
+    }
     rows = [
         (c.label, f"{c.rate(n):,.0f}", f"{c.best(n):,.0f}", *c.ratios(n, sync, nb)) for c in cands
     ]
     targets = [c.target_row(n, sync, nb) for c in cands if c.target is not None]
+    worst = max(cost_sync, cost_nb)
+    targets.append((
+        f"integrity costs <= {INTEGRITY_TARGET:.0%} of throughput (1 - on/off)",
+        f"{cost_best:.1%}",
+        f"{cost_sync:.1%}",
+        f"{cost_nb:.1%}",
+        "met" if worst <= INTEGRITY_TARGET else "NOT met"
+        + (" (met in one mode)" if min(cost_sync, cost_nb) <= INTEGRITY_TARGET else ""),
+    ))  # fmt: skip
     p_ns, s_ns, loop = below_threshold(max(n * 5, 100_000))
     thr, thr_met = p_ns / s_ns, "met" if p_ns / s_ns <= 1.2 else "NOT met"
     samples = max(n // 4, 10_000)
@@ -410,12 +515,22 @@ def main(argv: list[str] | None = None) -> int:
         "Best mode = the faster of PlexiChat's sync and non-blocking medians.\n",
         *table(("target", "best mode", "sync", "non-blocking", "result"), targets),
         "\n" + NOTES,
+        "\n## Integrity on vs off\n",
+        f"Median throughput, same interleaved trials: sync {sync:,.0f} rec/s on vs"
+        f" {sync_off:,.0f} off (costs {cost_sync:.1%}); non-blocking {nb:,.0f} on vs"
+        f" {nb_off:,.0f} off (costs {cost_nb:.1%}).",
+        "\nStream start = the untimed priming record (non-blocking: with its flush), median"
+        " of the timed rounds, keys already created: "
+        + "; ".join(f"{label} {ms:.1f} ms" for label, ms in starts.items())
+        + ". With integrity on it signs and fsyncs a ladder link and the host state once per"
+        " stream (process start).",
         "\n## Below the level threshold\n",
         f"`debug()` with the level at INFO, best of 7 loops of {max(n * 5, 100_000):,} calls,"
         f" bare loop ({loop:.1f} ns) subtracted: PlexiChat {p_ns:.1f} ns/call, stdlib"
         f" {s_ns:.1f} ns/call -> {thr:.2f}x.",
         "\n## Caller cost\n",
-        f"Median of {samples:,} `info()` calls, each timed with `perf_counter_ns`: sync"
+        f"Median of {samples:,} `info()` calls (integrity on), each timed with"
+        f" `perf_counter_ns`: sync"
         f" {c_sync:.0f} ns, non-blocking {c_nb:.0f} ns (an empty timer pair: {timer:.0f} ns)"
         f" -> {cc:.2f}x.",
         "\n## Versions\n",
