@@ -10,6 +10,7 @@ body_i)``, and the tag is ``HMAC-SHA-256(K_e, h_i)`` truncated to 128 bits. Cont
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 from typing import Any
@@ -79,7 +80,7 @@ class Tagger:
         inner.update(head)
         outer = self._outer.copy()
         outer.update(inner.digest())
-        return outer.digest()[:16].hex().encode()
+        return binascii.hexlify(outer.digest()[:16])
 
 
 def tag_of(key: bytes, head: bytes) -> bytes:

@@ -7,6 +7,7 @@ header's file number, never by name or mtime; compressed segments are read decom
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 from collections import deque
 from collections.abc import Iterator
@@ -171,38 +172,48 @@ class _Stream:
             )
 
     def _lines(self, lines: Iterator[bytes], seg: Segment, *, last: bool) -> None:
-        """The hot loop: records are checked with local state; anything else (control
-        lines, anomalies, the end of the file) takes the slow path with state synced."""
+        """The hot loop: records are checked with local state (the HMAC inlined from its
+        precomputed pads); anything else (control lines, anomalies, the end of the file)
+        takes the slow path with the state synced back."""
         sha256 = hashlib.sha256
-        tagger = self.tagger
+        hexlify = binascii.hexlify
+        control, tag_key, tail = CONTROL_PREFIX, TAG_KEY, _TAIL
+        icopy, ocopy = self._pad_copiers()
         remember = self.recent.append
         head, last_seq, lineno, records = self.head, self.last_seq, self.lineno, 0
         tail_is_record = False
         try:
             for raw in lines:
                 lineno += 1
-                if lineno == 1 or raw[-1:] != b"\n" or raw.startswith(CONTROL_PREFIX):
+                if lineno == 1 or raw[-1] != 10 or raw.startswith(control):
                     self.head, self.last_seq, self.lineno = head, last_seq, lineno
-                    if raw[-1:] != b"\n":
+                    if raw[-1] != 10:
                         self._partial(raw, seg, last=last)
                         return
                     self._control(raw, lines)
-                    head, last_seq, tagger = self.head, self.last_seq, self.tagger
+                    head, last_seq = self.head, self.last_seq
+                    icopy, ocopy = self._pad_copiers()
                     tail_is_record = False
                     continue
-                cut = len(raw) - _TAIL
-                if cut <= 0 or raw[cut : cut + _TAG_AT] != TAG_KEY:
+                cut = len(raw) - tail
+                if cut <= 0 or not raw.startswith(tag_key, cut):
                     self.head, self.last_seq, self.lineno = head, last_seq, lineno
                     self._untagged(raw)
                 body = raw[:cut]
                 h = sha256(head + body).digest()
-                tag = raw[cut + _TAG_AT : cut + _TAG_AT + 32]
+                tag = raw[-35:-3]
                 last_seq += 1
                 try:
-                    in_order = int(body[body.rfind(b":") + 1 :]) == last_seq
+                    good = int(body[body.rfind(b":") + 1 :]) == last_seq
                 except ValueError:
-                    in_order = False
-                if not in_order or (tagger is not None and tagger(h) != tag):
+                    good = False
+                if icopy is not None and good:
+                    inner = icopy()
+                    inner.update(h)
+                    outer = ocopy()
+                    outer.update(inner.digest())
+                    good = hexlify(outer.digest()[:16]) == tag
+                if not good:
                     last_seq -= 1
                     self.head, self.last_seq, self.lineno = head, last_seq, lineno
                     self._anomaly(body, tag, _seq_of(body), h, lines)
@@ -215,6 +226,13 @@ class _Stream:
             self.report.records += records
         if tail_is_record:
             self.last_was_checkpoint = False
+
+    def _pad_copiers(self) -> tuple[Any, Any]:
+        """The ``copy`` methods of the current MAC key's pad states (None without a key)."""
+        if self.tagger is None:
+            return None, None
+        inner, outer = self.tagger.pads
+        return inner.copy, outer.copy
 
     # --- records ---------------------------------------------------------------------------
 
