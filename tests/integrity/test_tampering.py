@@ -260,3 +260,18 @@ def test_an_older_record_replayed_later_is_a_duplicate(tmp_path: Path) -> None:
     report = verify(log_dir, key)
     assert kinds(report) == ["DUPLICATE"]
     assert report.findings[0].seq == 5
+
+
+def test_every_byte_of_a_record_line_is_covered(tmp_path: Path) -> None:
+    """Flipping any single byte of one record line, the tag's frame and the newline
+    included, is found at that line."""
+    log_dir, key = sealed_dir(tmp_path, 12, rotation=None)
+    path, lines, i = find_segment(log_dir, 6)
+    original = lines[i]
+    for pos in range(len(original)):
+        changed = bytearray(original)
+        changed[pos] ^= 0x01
+        write_lines(path, [*lines[:i], bytes(changed), *lines[i + 1 :]])
+        report = verify(log_dir, key)
+        assert not report.ok, pos
+        assert report.findings[0].line == i + 1, (pos, report.findings[0])

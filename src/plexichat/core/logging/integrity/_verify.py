@@ -177,7 +177,7 @@ class _Stream:
         takes the slow path with the state synced back."""
         sha256 = hashlib.sha256
         hexlify = binascii.hexlify
-        control, tag_key, tail = CONTROL_PREFIX, TAG_KEY, _TAIL
+        control, tag_key, tail, end = CONTROL_PREFIX, TAG_KEY, _TAIL, b'"}\n'
         icopy, ocopy = self._pad_copiers()
         remember = self.recent.append
         head, last_seq, lineno, records = self.head, self.last_seq, self.lineno, 0
@@ -196,7 +196,7 @@ class _Stream:
                     tail_is_record = False
                     continue
                 cut = len(raw) - tail
-                if cut <= 0 or not raw.startswith(tag_key, cut):
+                if cut <= 0 or not raw.startswith(tag_key, cut) or raw[-3:] != end:
                     self.head, self.last_seq, self.lineno = head, last_seq, lineno
                     self._untagged(raw)
                 body = raw[:cut]
