@@ -21,6 +21,7 @@ SPEC_BLOCKS = {
     "Debug Mode": "debug_mode.py",
     "Configuration File (YAML)": "logging_config.yaml",
     "Environment Variables": "environment.sh",
+    "Security Event Logging": "security_event_logging.py",
 }
 
 
@@ -142,3 +143,25 @@ def test_environment_example_applies(tmp_path: Path) -> None:
     assert cfg["alerts_enabled"] is True
     assert cfg["alert_email"] == "admin@example.com"
     assert len(env) == 10
+
+
+def test_security_event_logging_runs_unchanged(tmp_path: Path) -> None:
+    """Security Event Logging: a SECURITY record with the event in logs/.
+
+    The spec's block uses ``datetime`` and ``timezone`` without importing them; the import
+    it omits is put in front, the block itself runs as written.
+    """
+    script = (
+        "from datetime import datetime, timezone\n"
+        + (EXAMPLES / "security_event_logging.py").read_text()
+    )
+    done = _run(script, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "[SECURITY] plexichat.security: Security event login_failure (MEDIUM)" in done.stderr
+    (record,) = [r for r in read_log_records(tmp_path / "logs") if r["level"] == "SECURITY"]
+    assert record["category"] == "security"
+    assert record["context"] == {"user_id": "user123", "ip_address": "192.168.1.100"}
+    assert record["metadata"]["event_type"] == "login_failure"
+    assert record["metadata"]["severity"] == "MEDIUM"
+    assert record["metadata"]["details"] == {"reason": "invalid_password", "attempts": 3}
+    assert record["function"] == "<module>"

@@ -324,6 +324,30 @@ class LoggingConfig(BaseModel):
         return check_blind_index_fields(value, info.data.get("encrypt_fields"))
 
     # --- threat detection ---
+    threat_detection_enabled: bool = Field(
+        default=True,
+        description="Run the threat detection rules on security events (derived SECURITY"
+        " events and alert hooks).",
+    )
+    threat_rules: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Overrides of the detection rules' defaults, e.g."
+        ' {"brute_force": {"threshold": 10}}; env: brute_force.threshold=10,... or JSON.',
+    )
+    threat_max_tracked_keys: int = Field(
+        default=100_000,
+        ge=100,
+        le=100_000_000,
+        description="Most keys (IPs, users) each detection rule map holds; least recently"
+        " seen evicted.",
+    )
+
+    @field_validator("threat_rules", mode="before")
+    @classmethod
+    def _threat_rules(cls, value: Any) -> dict[str, dict[str, Any]]:
+        from ..security.detection_config import check_threat_rules
+
+        return check_threat_rules(value)
 
     @field_validator("level", mode="before")
     @classmethod
