@@ -14,7 +14,6 @@ import pytest
 from plexichat.core.logging import configure_logging, flush_logging, get_logger, get_logging_stats
 from plexichat.core.logging.security.audit import changed_keys
 from plexichat.core.logging.security_logger import AuditLogger, get_audit_logger
-from plexichat.core.logging.sinks.files import SegmentWriter
 from plexichat.core.logging.testing import read_log_records
 
 QUIET: dict[str, Any] = {"console_enabled": False, "compression_enabled": False}
@@ -139,18 +138,10 @@ def test_a_named_audit_logger() -> None:
 
 
 def test_full_queue_never_drops_audit_records(
-    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+    log_dir: Path, stalled_writer: threading.Event
 ) -> None:
     """With the writer stalled and a 16-record queue full, audit records wait; none is lost,
     while INFO records are dropped and counted."""
-    gate = threading.Event()
-    real = SegmentWriter.write_batch
-
-    def stalled(self: SegmentWriter, items: list[tuple[int, bytes]]) -> None:
-        gate.wait(10)
-        real(self, items)
-
-    monkeypatch.setattr(SegmentWriter, "write_batch", stalled)
     configure_logging(directory=log_dir, queue_size=16, flush_interval=0.01, **QUIET)
     for i in range(200):
         get_logger("noise").info("info %d", i)
@@ -163,7 +154,7 @@ def test_full_queue_never_drops_audit_records(
     thread.start()
     time.sleep(0.2)
     assert thread.is_alive()  # blocked waiting for room, not dropping
-    gate.set()
+    stalled_writer.set()
     thread.join(10)
     assert flush_logging(10)
     assert [r["metadata"]["resource"] for r in _audit(log_dir)] == [f"doc:{i}" for i in range(50)]

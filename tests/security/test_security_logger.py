@@ -25,7 +25,6 @@ from plexichat.core.logging.security_logger import (
     get_security_logger,
     get_threat_detector,
 )
-from plexichat.core.logging.sinks.files import SegmentWriter
 from plexichat.core.logging.store.base import record_from_event
 from plexichat.core.logging.testing import capture_logs, read_log_records
 
@@ -452,17 +451,9 @@ def test_a_logger_with_its_own_detector(files: Path, clock: FakeClock) -> None:
 
 
 def test_full_queue_never_drops_security_events(
-    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+    log_dir: Path, stalled_writer: threading.Event
 ) -> None:
     """With the writer stalled and the queue full, security events wait for room."""
-    gate = threading.Event()
-    real = SegmentWriter.write_batch
-
-    def stalled(self: SegmentWriter, items: list[tuple[int, bytes]]) -> None:
-        gate.wait(10)
-        real(self, items)
-
-    monkeypatch.setattr(SegmentWriter, "write_batch", stalled)
     configure_logging(
         directory=log_dir, queue_size=16, flush_interval=0.01, threat_detection_enabled=False,
         **QUIET,
@@ -480,7 +471,7 @@ def test_full_queue_never_drops_security_events(
     thread.start()
     time.sleep(0.2)
     assert thread.is_alive()  # waiting for room, not dropping
-    gate.set()
+    stalled_writer.set()
     thread.join(10)
     assert flush_logging(10)
     users = [r["context"]["user_id"] for r in _security(read_log_records(log_dir))]

@@ -6,17 +6,17 @@ parameter not given keeps its default from :data:`DEFAULT_THREAT_RULES`. In the 
 (``PLEXICHAT_LOG_THREAT_RULES``) use a JSON object or ``rule.param=value`` pairs separated by
 commas: ``brute_force.threshold=10,rate_anomaly.enabled=false``.
 
-This module imports nothing from the logging core, so the configuration model can use it.
+The configuration model's validator imports this module when it first validates.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._config.sources import _suggest
 from .._config.units import DURATION_HELP, parse_duration
 from .events import severity_of
 
@@ -159,11 +159,6 @@ _PARAMS: dict[str, Callable[[Any], Any]] = {
     "severity": _severity,
     "min_severity": _severity,
 }
-
-
-def _suggest(name: str, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _from_text(text: str) -> object:

@@ -17,10 +17,12 @@ the threat detector).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from .._core.clock import iso_utc
 from .._core.errors import error_reporter
 from .._core.event import safe_repr
 from .events import (
@@ -37,10 +39,6 @@ CONTEXT_FIELDS = ("user_id", "ip_address", "session_id", "user_agent", "correlat
 METADATA_FIELDS = ("source", "resource", "endpoint", "action", "result")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def event_time(value: object) -> tuple[str, dict[str, Any]]:
     """The UTC ISO-8601 text of an event's ``timestamp`` and the flags it needs; never raises.
 
@@ -50,13 +48,12 @@ def event_time(value: object) -> tuple[str, dict[str, Any]]:
     """
     try:
         if value is None:
-            return _iso(datetime.now(UTC)), {}
-        if isinstance(value, datetime):
-            if value.tzinfo is None or value.utcoffset() is None:
-                return _iso(value.astimezone(UTC)), {"timestamp_assumed_local": True}
-            return _iso(value), {}
+            return iso_utc(time.time()), {}
+        if isinstance(value, datetime):  # timestamp() reads a naive datetime as local time
+            naive = value.tzinfo is None or value.utcoffset() is None
+            return iso_utc(value.timestamp()), {"timestamp_assumed_local": True} if naive else {}
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return _iso(datetime.fromtimestamp(value, UTC)), {}
+            return iso_utc(float(value)), {}
         if isinstance(value, str):
             text = value.strip()
             parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
@@ -68,7 +65,7 @@ def event_time(value: object) -> tuple[str, dict[str, Any]]:
         f"security event timestamp {safe_repr(value)[:100]} is not a time: logged with the "
         "current time and metadata.invalid_timestamp (use a timezone-aware datetime)",
     )
-    return _iso(datetime.now(UTC)), {"invalid_timestamp": safe_repr(value)[:200]}
+    return iso_utc(time.time()), {"invalid_timestamp": safe_repr(value)[:200]}
 
 
 def _text(value: object) -> str:
