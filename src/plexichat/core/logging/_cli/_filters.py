@@ -13,7 +13,8 @@ from ..store.search import QuerySyntaxError
 
 
 def add_filter_args(p: argparse.ArgumentParser) -> None:
-    """Add --level, --category, --logger, --search, --since, --start, --end, --where."""
+    """Add --level, --category, --logger, --search, --since, --start, --end, --where,
+    --event-type and --min-severity."""
     p.add_argument("--level", help="minimum level (e.g. ERROR)")
     p.add_argument("--category", action="append", default=[], help="category (repeatable)")
     p.add_argument("--logger", action="append", default=[], help="logger, 'app.*' for a tree")
@@ -22,6 +23,15 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", help="ISO-8601 start time")
     p.add_argument("--end", help="ISO-8601 end time")
     p.add_argument("--where", action="append", default=[], help="context.NAME=VALUE (repeatable)")
+    p.add_argument(
+        "--event-type",
+        action="append",
+        default=[],
+        help="security event type, e.g. login_failure (repeatable)",
+    )
+    p.add_argument(
+        "--min-severity", help="minimum security severity: LOW, MEDIUM, HIGH, CRITICAL, EMERGENCY"
+    )
 
 
 def where_pairs(items: list[str]) -> tuple[tuple[str, str], ...]:
@@ -68,6 +78,8 @@ def query_from_args(
         start=start,
         end=args.end,
         where=where_pairs(args.where),
+        event_types=tuple(getattr(args, "event_type", ()) or ()),
+        min_severity=getattr(args, "min_severity", None),
         limit=limit,
         cursor=cursor,
         order=order,
