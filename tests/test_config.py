@@ -95,6 +95,9 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     "alerts_enabled": ("true", True),
     "alert_email": ("ops@example.com", "ops@example.com"),
     "store_url": ("sqlite:///var/store.db", "sqlite:///var/store.db"),
+    # metrics
+    # alerts and notifications
+    # integrations
     "integrity_enabled": ("false", False),
     "integrity_checkpoint_interval": ("5 min", 300.0),
     "integrity_key_directory": ("/secure/keys", Path("/secure/keys")),

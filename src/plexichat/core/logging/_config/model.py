@@ -256,6 +256,9 @@ class LoggingConfig(BaseModel):
         description="A second directory or an http(s):// URL that receives every signed"
         " checkpoint, so deleting the whole log directory is detectable.",
     )
+    # --- metrics ---
+    # --- alerts and notifications ---
+    # --- integrations ---
     # --- redaction and field encryption ---
     redaction_enabled: bool = Field(
         default=True,
