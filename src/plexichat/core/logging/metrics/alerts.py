@@ -1,0 +1,430 @@
+"""Threshold alerts on metrics: ``PerformanceAlert`` rules and the ``AlertEngine``.
+
+A rule compares each observed value of one metric with a threshold. The engine keeps a small
+state machine per rule and series (a series is one tag set of the metric), with Prometheus
+``for:`` semantics:
+
+``inactive`` -> ``pending`` when the condition starts holding; ``pending`` -> ``firing`` (one
+notification) once it has held for the whole ``duration``; ``pending`` -> ``inactive`` when
+it stops holding first (no notification); ``firing`` -> ``inactive`` when it stops holding (a
+"resolved" notification). A series fires again only after it resolved, and never sooner than
+``cooldown`` seconds after it last fired.
+
+Evaluation happens on each observed value (the last value holds until the next one) and costs
+a dict lookup for metrics without rules. Notifications go to a dispatcher (by default the
+background thread in :mod:`.notifiers`), so the recording thread never waits on a callback,
+an SMTP server or a webhook.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .._core.errors import error_reporter
+from .model import PerformanceMetric
+
+__all__ = [
+    "CHANNELS",
+    "COMPARISONS",
+    "AlertEngine",
+    "AlertNotice",
+    "PerformanceAlert",
+    "get_alert_engine",
+]
+
+COMPARISONS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
+    "gt": (operator.gt, ">"),
+    "gte": (operator.ge, ">="),
+    "lt": (operator.lt, "<"),
+    "lte": (operator.le, "<="),
+    "eq": (operator.eq, "=="),
+    "ne": (operator.ne, "!="),
+}
+"""Allowed comparisons: name -> (operator, symbol)."""
+
+CHANNELS = ("callback", "log", "email", "webhook")
+"""Notification channels an alert can use (``notify=``)."""
+
+SEVERITIES = ("warning", "error")
+MAX_SERIES_PER_RULE = 1_000
+"""Most tag sets one rule tracks at once (pending, firing or cooling down)."""
+
+AlertCallback = Callable[[PerformanceMetric], object]
+
+
+def _number(what: str, value: object, fix: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"invalid {what} {value!r}: expected a number; {fix}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"invalid {what} {value!r}: NaN and infinity are not allowed; {fix}")
+    return number
+
+
+def _seconds(what: str, value: object) -> float:
+    fix = f"give the {what} in seconds (a number >= 0), e.g. {what}=60"
+    seconds = _number(what, value, fix)
+    if seconds < 0:
+        raise ValueError(f"invalid {what} {value!r}: must not be negative; {fix}")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PerformanceAlert:
+    """A threshold rule on one metric, sustained for a duration.
+
+    Args:
+        metric_name: the metric the rule watches, e.g. ``"response_time"``.
+        threshold: the value compared with each observation (a finite number).
+        comparison: ``"gt"``, ``"gte"``, ``"lt"``, ``"lte"``, ``"eq"`` or ``"ne"``: the
+            condition is ``value <comparison> threshold``.
+        duration: seconds the condition must hold before the alert fires (0: at once).
+        callback: called with the :class:`PerformanceMetric` that made the alert fire, on a
+            background thread; an exception it raises is logged, never propagated.
+        name: a label for notifications (default: ``"response_time > 2"``).
+        tags: watch only series whose tags include all of these.
+        cooldown: the least number of seconds between two firings of the same series.
+        severity: ``"warning"`` or ``"error"``: the level of the log record and the tone of
+            e-mails and webhook messages.
+        notify: the channels used, a subset of ``callback``, ``log``, ``email`` and
+            ``webhook``; default all (e-mail and webhook only when configured and
+            ``alerts_enabled``).
+
+    Raises:
+        ValueError: an argument is invalid; the message names it, what is allowed and the fix.
+
+    Example:
+        >>> alert = PerformanceAlert(metric_name="response_time", threshold=2.0,
+        ...                          comparison="gt", duration=60)
+        >>> alert.name, alert.holds(2.5), alert.holds(1.0)
+        ('response_time > 2', True, False)
+    """
+
+    metric_name: str
+    threshold: float
+    comparison: Literal["gt", "gte", "lt", "lte", "eq", "ne"] = "gt"
+    duration: float = 0.0
+    callback: AlertCallback | None = None
+    name: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    cooldown: float = 0.0
+    severity: Literal["warning", "error"] = "warning"
+    notify: Collection[str] = frozenset(CHANNELS)
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        if not isinstance(self.metric_name, str) or not self.metric_name.strip():
+            raise ValueError(
+                f"invalid metric_name {self.metric_name!r}: expected the non-empty name of a "
+                'metric, e.g. metric_name="response_time"'
+            )
+        put(self, "threshold", _number("threshold", self.threshold, "e.g. threshold=2.0"))
+        if self.comparison not in COMPARISONS:
+            raise ValueError(
+                f"invalid comparison {self.comparison!r}: allowed are "
+                f"{', '.join(COMPARISONS)}; e.g. comparison='gt' for 'greater than'"
+            )
+        put(self, "duration", _seconds("duration", self.duration))
+        put(self, "cooldown", _seconds("cooldown", self.cooldown))
+        if self.callback is not None and not callable(self.callback):
+            raise ValueError(
+                f"invalid callback {self.callback!r}: expected a function taking the metric, "
+                "e.g. callback=lambda metric: print(metric.value), or None"
+            )
+        if self.severity not in SEVERITIES:
+            raise ValueError(
+                f"invalid severity {self.severity!r}: allowed are {', '.join(SEVERITIES)}"
+            )
+        put(self, "tags", _tags(self.tags))
+        put(self, "notify", _channels(self.notify))
+        if not isinstance(self.name, str):
+            raise ValueError(f"invalid name {self.name!r}: expected a string or leave it out")
+        if not self.name:
+            symbol = COMPARISONS[self.comparison][1]
+            put(self, "name", f"{self.metric_name} {symbol} {self.threshold:g}")
+
+    @property
+    def symbol(self) -> str:
+        """The comparison as an operator: ``">"``, ``">="``, ..."""
+        return COMPARISONS[self.comparison][1]
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` meets the condition (``value <comparison> threshold``)."""
+        return bool(COMPARISONS[self.comparison][0](value, self.threshold))
+
+    def matches(self, tags: Mapping[str, str]) -> bool:
+        """Whether a series with ``tags`` is watched (it has every tag of the rule)."""
+        return all(tags.get(k) == v for k, v in self.tags.items())
+
+
+def _tags(value: object) -> Mapping[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError(
+            f"invalid tags {value!r}: expected a mapping of strings to strings, "
+            'e.g. tags={"endpoint": "/api/users"}'
+        )
+    return dict(value)
+
+
+def _channels(value: object) -> frozenset[str]:
+    if value is None:
+        return frozenset(CHANNELS)
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise ValueError(f"invalid notify {value!r}: expected channel names from {CHANNELS}")
+    chosen = frozenset(items)
+    unknown = sorted(str(c) for c in chosen if c not in CHANNELS)
+    if unknown:
+        raise ValueError(
+            f"invalid notify {value!r}: unknown channel {unknown[0]!r}; allowed are "
+            f"{', '.join(CHANNELS)}, e.g. notify={{'log', 'webhook'}}"
+        )
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class AlertNotice:
+    """One notification: an alert fired or resolved for one series.
+
+    Attributes:
+        state: ``"firing"`` or ``"resolved"``.
+        alert: the rule.
+        metric: the observation that changed the state.
+        held_for: seconds the condition had held (firing) or had been firing (resolved).
+    """
+
+    state: Literal["firing", "resolved"]
+    alert: PerformanceAlert
+    metric: PerformanceMetric
+    held_for: float
+
+
+_PENDING, _FIRING, _COOLING = 1, 2, 3
+
+
+class _Series:
+    __slots__ = ("fired_at", "phase", "since")
+
+    def __init__(self, now: float) -> None:
+        self.phase = _PENDING
+        self.since = now
+        self.fired_at = -math.inf
+
+
+Dispatch = Callable[[AlertNotice], object]
+
+
+class AlertEngine:
+    """Evaluates alert rules on observed metrics and hands notifications to a dispatcher.
+
+    Args:
+        clock: monotonic seconds; inject a fake clock in tests.
+        dispatch: receives each :class:`AlertNotice` (default: the background dispatcher of
+            :mod:`.notifiers`); it must be quick and must not raise.
+
+    Thread-safe: rules and states are guarded by one lock; observing a metric without rules
+    takes no lock.
+    """
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, dispatch: Dispatch | None = None
+    ) -> None:
+        self._clock = clock
+        self._dispatch = dispatch
+        self._lock = threading.Lock()
+        self._index: dict[str, tuple[PerformanceAlert, ...]] = {}
+        self._states: dict[int, dict[tuple[tuple[str, str], ...], _Series]] = {}
+        self.fired = 0
+        self.resolved = 0
+        self.evicted = 0
+
+    # --- rules ---------------------------------------------------------------------------
+
+    def add(self, alert: PerformanceAlert) -> PerformanceAlert:
+        """Start evaluating ``alert``; adding the same alert again changes nothing.
+
+        Raises:
+            TypeError: ``alert`` is not a :class:`PerformanceAlert`.
+        """
+        if not isinstance(alert, PerformanceAlert):
+            raise TypeError(
+                f"expected a PerformanceAlert, got {alert!r}; build one with "
+                'PerformanceAlert(metric_name="response_time", threshold=2.0, comparison="gt")'
+            )
+        with self._lock:
+            rules = self._index.get(alert.metric_name, ())
+            if alert not in rules:
+                index = dict(self._index)
+                index[alert.metric_name] = (*rules, alert)
+                self._index = index  # replaced, never mutated: observe reads it without a lock
+                self._states[id(alert)] = {}
+        return alert
+
+    def remove(self, alert: PerformanceAlert | str) -> bool:
+        """Stop evaluating an alert, or every alert with that metric name or alert name.
+
+        Returns:
+            True when something was removed.
+        """
+        with self._lock:
+            index: dict[str, tuple[PerformanceAlert, ...]] = {}
+            removed = False
+            for name, rules in self._index.items():
+                kept = tuple(r for r in rules if not _is(r, alert))
+                removed = removed or len(kept) != len(rules)
+                for rule in rules:
+                    if rule not in kept:
+                        self._states.pop(id(rule), None)
+                if kept:
+                    index[name] = kept
+            self._index = index
+            return removed
+
+    def clear(self) -> None:
+        """Remove every alert."""
+        with self._lock:
+            self._index = {}
+            self._states = {}
+
+    def alerts(self) -> tuple[PerformanceAlert, ...]:
+        """The registered alerts, in the order they were added per metric."""
+        return tuple(rule for rules in self._index.values() for rule in rules)
+
+    @property
+    def active(self) -> bool:
+        """Whether any alert is registered (recording skips the engine when not)."""
+        return bool(self._index)
+
+    def states(self, alert: PerformanceAlert) -> dict[tuple[tuple[str, str], ...], str]:
+        """The non-inactive series of ``alert``: sorted tag pairs -> pending/firing/cooling."""
+        names = {_PENDING: "pending", _FIRING: "firing", _COOLING: "cooling"}
+        with self._lock:
+            return {k: names[s.phase] for k, s in self._states.get(id(alert), {}).items()}
+
+    def stats(self) -> dict[str, int]:
+        """Rules, series being tracked, notifications fired and resolved, evicted series."""
+        with self._lock:
+            tracked = sum(len(s) for s in self._states.values())
+        return {
+            "rules": len(self.alerts()),
+            "series": tracked,
+            "fired": self.fired,
+            "resolved": self.resolved,
+            "evicted": self.evicted,
+        }
+
+    # --- evaluation ----------------------------------------------------------------------
+
+    def observe(self, metric: PerformanceMetric) -> None:
+        """Evaluate the alerts of ``metric.name`` on ``metric.value``. Never raises.
+
+        NaN values are ignored (no data); the metric's tags select the series.
+        """
+        rules = self._index.get(metric.name)
+        if rules is None:
+            return
+        try:
+            value = metric.value
+            if value != value:  # NaN: no data, the state stays as it was
+                return
+            notices: list[AlertNotice] = []
+            tags = metric.tags
+            key = tuple(sorted(tags.items())) if tags else ()
+            now = self._clock()
+            with self._lock:
+                for rule in rules:
+                    if rule.tags and not rule.matches(tags):
+                        continue
+                    series = self._states.get(id(rule))
+                    if series is not None:  # None: removed while we were getting here
+                        self._step(rule, series, key, rule.holds(value), now, metric, notices)
+        except Exception as exc:  # noqa: BLE001 - recording never fails because of alerts
+            error_reporter.report("alert-evaluate", f"could not evaluate alerts: {exc!r}")
+            return
+        for notice in notices:
+            self._send(notice)
+
+    def _step(
+        self,
+        rule: PerformanceAlert,
+        series: dict[tuple[tuple[str, str], ...], _Series],
+        key: tuple[tuple[str, str], ...],
+        held: bool,
+        now: float,
+        metric: PerformanceMetric,
+        notices: list[AlertNotice],
+    ) -> None:
+        state = series.get(key)
+        if held:
+            if state is None:
+                if len(series) >= MAX_SERIES_PER_RULE:
+                    self._evict(series)
+                state = series[key] = _Series(now)
+            elif state.phase == _COOLING:
+                state.phase, state.since = _PENDING, now
+            if (
+                state.phase == _PENDING
+                and now - state.since >= rule.duration
+                and now - state.fired_at >= rule.cooldown
+            ):
+                state.phase, state.fired_at = _FIRING, now
+                self.fired += 1
+                notices.append(AlertNotice("firing", rule, metric, now - state.since))
+            return
+        if state is None:
+            return
+        if state.phase == _FIRING:
+            self.resolved += 1
+            notices.append(AlertNotice("resolved", rule, metric, now - state.fired_at))
+        if now - state.fired_at < rule.cooldown:
+            state.phase = _COOLING  # remembered so the cooldown still applies
+        else:
+            del series[key]
+
+    def _evict(self, series: dict[tuple[tuple[str, str], ...], _Series]) -> None:
+        """Make room: forget the oldest series that is not firing (else the oldest)."""
+        victim = next((k for k, s in series.items() if s.phase != _FIRING), None)
+        del series[victim if victim is not None else next(iter(series))]
+        self.evicted += 1
+
+    def _send(self, notice: AlertNotice) -> None:
+        dispatch = self._dispatch
+        try:
+            if dispatch is None:
+                from .notifiers import get_dispatcher
+
+                dispatch = get_dispatcher().submit
+            dispatch(notice)
+        except Exception as exc:  # noqa: BLE001
+            error_reporter.report("alert-dispatch", f"could not dispatch an alert: {exc!r}")
+
+
+def _is(rule: PerformanceAlert, wanted: PerformanceAlert | str) -> bool:
+    if isinstance(wanted, str):
+        return wanted in (rule.metric_name, rule.name)
+    return rule is wanted
+
+
+_engine: AlertEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_alert_engine() -> AlertEngine:
+    """Return the process-wide engine that ``performance_logger.add_alert`` registers with."""
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = AlertEngine()
+    return _engine
