@@ -98,6 +98,8 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     # metrics
     # alerts and notifications
     # integrations
+    "http_exclude_paths": ("/health,/static/*", ["/health", "/static/*"]),
+    "slow_query_threshold": ("250 ms", 0.25),
     "integrity_enabled": ("false", False),
     "integrity_checkpoint_interval": ("5 min", 300.0),
     "integrity_key_directory": ("/secure/keys", Path("/secure/keys")),
