@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from plexichat.core.logging import (
     ConfigError,
@@ -101,6 +102,17 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     "http_exclude_paths": ("/health,/static/*", ["/health", "/static/*"]),
     "slow_query_threshold": ("250 ms", 0.25),
     "integrity_enabled": ("false", False),
+    "alert_smtp_host": ("smtp.example.com", "smtp.example.com"),
+    "alert_smtp_port": ("2525", 2525),
+    "alert_smtp_tls": ("ssl", "ssl"),
+    "alert_smtp_username": ("alerts", "alerts"),
+    "alert_smtp_password": ("s3cret-pw", SecretStr("s3cret-pw")),
+    "alert_smtp_sender": ("noreply@example.com", "noreply@example.com"),
+    "alert_webhook_url": (
+        "https://hooks.example.com/T0/B0/tok",
+        SecretStr("https://hooks.example.com/T0/B0/tok"),
+    ),
+    "alert_timeout": ("2.5", 2.5),
     "integrity_checkpoint_interval": ("5 min", 300.0),
     "integrity_key_directory": ("/secure/keys", Path("/secure/keys")),
     "integrity_witness": ("/mnt/witness", "/mnt/witness"),

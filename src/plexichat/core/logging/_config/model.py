@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .._core.levels import LEVEL_CHOICES, level_name, parse_level
 from .units import parse_duration, parse_size
@@ -281,6 +281,49 @@ class LoggingConfig(BaseModel):
     @classmethod
     def _slow_query_threshold(cls, value: Any) -> float | None:
         from ..integrations._checks import check_slow_query_threshold
+
+    alert_smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server that sends alert e-mails to alert_email (alerts_enabled).",
+    )
+    alert_smtp_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65_535,
+        description="SMTP port (default: 587 with starttls, 465 with ssl, 25 with none).",
+    )
+    alert_smtp_tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="SMTP encryption: starttls, ssl (SMTPS) or none."
+    )
+    alert_smtp_username: str | None = Field(
+        default=None, description="SMTP login name (none: no login)."
+    )
+    alert_smtp_password: SecretStr | None = Field(
+        default=None,
+        description="SMTP password; set it in the environment or the YAML file, never shown.",
+    )
+    alert_smtp_sender: str | None = Field(
+        default=None, description="From address of alert e-mails (default: plexichat@HOST)."
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="http(s) URL that receives alerts as a JSON POST (Slack-compatible);"
+        " a secret (such URLs embed tokens), never shown.",
+    )
+    alert_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds one e-mail or webhook attempt may take."
+    )
+
+    @field_validator("alert_smtp_sender", mode="before")
+    @classmethod
+    def _sender(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+            raise ValueError(
+                f"invalid sender address {value!r}: expected one address like alerts@example.com"
+            )
+        return value.strip()
 
         return check_slow_query_threshold(value)
 
