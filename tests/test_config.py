@@ -97,6 +97,10 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     "alert_email": ("ops@example.com", "ops@example.com"),
     "store_url": ("sqlite:///var/store.db", "sqlite:///var/store.db"),
     # metrics
+    "metrics_max_series": ("500", 500),
+    "metrics_log_timings": ("true", True),
+    "metrics_log_sample_rate": ("0.25", 0.25),
+    "metrics_history_interval": ("15", 15.0),
     # alerts and notifications
     # integrations
     "http_exclude_paths": ("/health,/static/*", ["/health", "/static/*"]),

@@ -257,6 +257,30 @@ class LoggingConfig(BaseModel):
         " checkpoint, so deleting the whole log directory is detectable.",
     )
     # --- metrics ---
+    metrics_max_series: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Distinct tag sets kept per metric name; further ones are counted in the"
+        " series tagged overflow=true.",
+    )
+    metrics_log_timings: bool = Field(
+        default=False,
+        description="Also write a PERFORMANCE record for each timer (sampled; off in production).",
+    )
+    metrics_log_sample_rate: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of timings written when metrics_log_timings is on (0..1).",
+    )
+    metrics_history_interval: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="Seconds between the PERFORMANCE records that summarize each series"
+        " (the metric history kept in the log files and store).",
+    )
     # --- alerts and notifications ---
     # --- integrations ---
     http_exclude_paths: list[str] = Field(
