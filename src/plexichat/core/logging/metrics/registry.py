@@ -198,14 +198,23 @@ class Histogram(Series):
 
     __slots__ = ()
 
-    def observe(self, value: float) -> None:
-        """Add one value (finite; not negative for time units); bad values are reported and
-        dropped, never added."""
-        if _checked(self, value) is not None:
-            if value < 0 and self.unit == "seconds":
-                _reject(self, value, "a duration cannot be negative")
-                return
-            self._record(float(value))
+    def observe(self, value: float) -> float | None:
+        """Add one value (finite; not negative in ``seconds``).
+
+        Returns:
+            When it was recorded (epoch seconds), or None if the value was dropped: NaN,
+            infinite and negative durations are reported once on stderr, counted in
+            ``registry.rejected`` and never added.
+
+        Raises:
+            MetricError: ``value`` is not an int or float.
+        """
+        if _checked(self, value) is None:
+            return None
+        if value < 0 and self.unit == "seconds":
+            _reject(self, value, "a duration cannot be negative")
+            return None
+        return self._record(float(value))
 
     def quantile(self, q: float) -> float:
         """The value at quantile ``q`` (0..1) over every value so far (NaN when empty)."""

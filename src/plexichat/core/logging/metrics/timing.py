@@ -1,0 +1,264 @@
+"""Timing and recording: ``timer``, ``time_function`` and ``record_metric``.
+
+Durations are measured with :func:`time.perf_counter` and recorded in seconds into the
+histogram of the timer's name and tags. An exception inside a timed block or function is timed
+too, recorded with an extra ``error`` tag (the exception's class name) and re-raised unchanged.
+Optionally (``metrics_log_timings``, sampled by ``metrics_log_sample_rate``) each timing also
+writes a PERFORMANCE record whose ``performance_data`` holds ``{name: seconds}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import Any, ParamSpec, TypeVar, cast
+
+from .._core.errors import error_reporter
+from .alerts import get_alert_engine
+from .model import PerformanceMetric
+from .registry import Histogram, get_registry
+
+__all__ = ["TimingOptions", "record_metric", "time_function", "timer", "timing_options"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_registry = get_registry()
+_perf = time.perf_counter
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class TimingOptions:
+    """Whether timings also become PERFORMANCE records (set from the configuration).
+
+    Attributes:
+        log_timings: write a record per timing.
+        sample_rate: the fraction of timings written (0..1).
+    """
+
+    __slots__ = ("log_timings", "sample_rate")
+
+    def __init__(self) -> None:
+        self.log_timings = False
+        self.sample_rate = 1.0
+
+
+timing_options = TimingOptions()
+"""The process-wide options, applied by ``configure_logging``."""
+
+
+def _record(
+    name: str,
+    value: float,
+    unit: str,
+    tags: Mapping[str, object] | None,
+    meta: Mapping[str, Any],
+) -> None:
+    series: Histogram = _registry.histogram(name, tags, unit)
+    now = series.observe(value)
+    if now is None:
+        return
+    engine = get_alert_engine()
+    if engine.active:
+        engine.observe(PerformanceMetric(name, float(value), unit, now, series.tags, meta))
+
+
+def record_metric(
+    name: str, value: float, unit: str = "", tags: Mapping[str, object] | None = None
+) -> None:
+    """Record one value of a custom metric.
+
+    Each call adds ``value`` to the distribution of ``name`` with ``tags`` (count, sum, min,
+    max, p50/p95/p99, last value, rolling windows) and feeds the alert rules on ``name``.
+
+    Args:
+        name: the metric name: letters, digits, ``_``, ``.``, ``:`` (``"response_size"``).
+        value: an int or float. NaN and infinities are dropped (counted and reported once on
+            stderr): they never corrupt the series.
+        unit: the unit (``"bytes"``, ``"count"``, ``"seconds"``, ``"percent"``...); one unit
+            per name.
+        tags: series labels, strings or numbers (``{"endpoint": "/api/users"}``). Past
+            ``metrics_max_series`` tag sets per name, values go to the ``overflow=true`` series.
+
+    Raises:
+        MetricError: (a ``ValueError``) ``value`` is not a number, or the name, unit or tags
+            are invalid: a programming error, reported at the call that makes it.
+
+    Example:
+        >>> record_metric("response_size", 2048, "bytes", tags={"endpoint": "/api/users"})
+    """
+    _record(name, value, unit, tags, _EMPTY)
+
+
+def _done(name: str, tags: Mapping[str, object] | None, elapsed: float, error: str | None) -> None:
+    """Record one timing (and maybe a PERFORMANCE record); never raises for internal faults."""
+    if error is not None:
+        tags = {**(tags or {}), "error": error}
+    try:
+        _record(name, elapsed, "seconds", tags, _EMPTY if error is None else {"error": error})
+    except Exception as exc:  # noqa: BLE001 - timing a block never breaks the block
+        error_reporter.report("metrics.timer", f"could not record timer {name!r}: {exc}")
+        return
+    opts = timing_options
+    if opts.log_timings and (opts.sample_rate >= 1.0 or random.random() < opts.sample_rate):
+        _log_timing(name, tags, elapsed, error)
+
+
+def _log_timing(
+    name: str, tags: Mapping[str, object] | None, elapsed: float, error: str | None
+) -> None:
+    from .. import LogCategory, get_logger
+
+    meta: dict[str, Any] = {"metric": name, "unit": "seconds", "tags": dict(tags or {})}
+    if error is not None:
+        meta["error"] = error
+    get_logger("plexichat.performance").info(
+        "%s took %.3f ms",
+        name,
+        elapsed * 1000.0,
+        extra={
+            "category": LogCategory.PERFORMANCE,
+            "performance_data": {name: elapsed},
+            "metadata": meta,
+        },
+    )
+
+
+class timer:  # noqa: N801 - the spec's name; used like a function
+    """Time a block (``with`` / ``async with``) or every call of a function (decorator).
+
+    The duration in seconds goes into the histogram ``name`` with ``tags``. If the block
+    raises, the time is recorded with an extra ``error`` tag (the exception's class name) and
+    the exception propagates unchanged. A metrics failure never breaks the timed code.
+
+    Args:
+        name: the metric name (``"database_query"``).
+        tags: series labels (``{"table": "users"}``).
+
+    Raises:
+        MetricError: the name or tags are invalid (checked on construction).
+
+    Example:
+        >>> with timer("database_query", tags={"table": "users"}):
+        ...     pass
+        >>> @timer("report")
+        ... def build() -> int:
+        ...     return 1
+        >>> build()
+        1
+    """
+
+    __slots__ = ("_start", "name", "tags")
+
+    def __init__(self, name: str, tags: Mapping[str, object] | None = None) -> None:
+        self.name = name
+        self.tags = tags
+        self._start = 0.0
+        _registry.histogram(name, tags, "seconds")  # fail fast on a bad name, tag or kind
+
+    def __enter__(self) -> timer:
+        self._start = _perf()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        elapsed = _perf() - self._start
+        _done(self.name, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
+
+    async def __aenter__(self) -> timer:
+        self._start = _perf()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        elapsed = _perf() - self._start
+        _done(self.name, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn`` (sync or async): each call is timed on its own."""
+        return _wrap(fn, self.name, self.tags)
+
+
+def _wrap(fn: Callable[P, R], name: str, tags: Mapping[str, object] | None) -> Callable[P, R]:
+    if inspect.iscoroutinefunction(fn):
+        afn = cast(Callable[P, Awaitable[Any]], fn)
+
+        @functools.wraps(fn)
+        async def timed_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+            start = _perf()
+            try:
+                result = await afn(*args, **kwargs)
+            except BaseException as exc:
+                _done(name, tags, _perf() - start, type(exc).__name__)
+                raise
+            _done(name, tags, _perf() - start, None)
+            return result
+
+        return cast(Callable[P, R], timed_async)
+
+    @functools.wraps(fn)
+    def timed(*args: P.args, **kwargs: P.kwargs) -> R:
+        start = _perf()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            _done(name, tags, _perf() - start, type(exc).__name__)
+            raise
+        _done(name, tags, _perf() - start, None)
+        return result
+
+    return timed
+
+
+def time_function(
+    name: str | Callable[..., Any] | None = None, tags: Mapping[str, object] | None = None
+) -> Any:
+    """Decorator: time every call of a sync or async function.
+
+    Usable as ``@time_function("user_authentication")``, ``@time_function()`` or bare
+    ``@time_function`` (the name is then ``module.qualname`` of the function). Exceptions are
+    timed with an ``error`` tag and re-raised.
+
+    Args:
+        name: the metric name (default: the function's ``module.qualname``).
+        tags: series labels.
+
+    Returns:
+        The decorator (or, used bare, the decorated function).
+
+    Example:
+        >>> @time_function("user_authentication")
+        ... def authenticate_user(username: str, password: str) -> bool:
+        ...     return True
+        >>> authenticate_user("alice", "secret")
+        True
+    """
+    if callable(name):
+        return _decorate(name, None, tags)
+
+    def decorator(fn: Callable[P, R]) -> Callable[P, R]:
+        return _decorate(fn, name, tags)
+
+    return decorator
+
+
+def _decorate(
+    fn: Callable[P, R], name: str | None, tags: Mapping[str, object] | None
+) -> Callable[P, R]:
+    if name is None:
+        qual = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
+        name = f"{fn.__module__}.{qual}".replace("<", "").replace(">", "")
+    _registry.histogram(name, tags, "seconds")  # fail fast on a bad name or tags
+    return _wrap(fn, name, tags)
