@@ -40,6 +40,7 @@ __all__ = [
 Kind = Literal["counter", "gauge", "histogram"]
 Listener = Callable[[PerformanceMetric], None]
 TagKey = tuple[tuple[str, str], ...]
+RawKey = tuple[tuple[str, object], ...]
 
 DEFAULT_MAX_SERIES = 1000
 """Distinct tag sets kept per metric name before values go to the overflow series."""
@@ -130,14 +131,15 @@ class Series:
 
     def _record(self, value: float) -> float:
         """Add a checked value; returns the time it was recorded."""
-        now = self._registry.clock()
+        registry = self._registry
+        now = registry.clock()
         with self._lock:
             slots = self._slots
             (slots.cur if now < slots.slot_end else slots.roll(now)).add(value)
             self.last = value
             self.updated = now
-        if self._registry._listeners:
-            self._registry._emit(self, value, now, _EMPTY)
+        if registry._listeners:
+            registry._emit(self, value, now, _EMPTY)
         return now
 
     def sketch(self) -> Sketch:
@@ -209,6 +211,9 @@ class Histogram(Series):
         Raises:
             MetricError: ``value`` is not an int or float.
         """
+        cls = value.__class__
+        if (cls is float or cls is int) and value - value == 0 and value >= 0:
+            return self._record(value)  # the common case: a finite, non-negative number
         if _checked(self, value) is None:
             return None
         if value < 0 and self.unit == "seconds":
@@ -297,7 +302,7 @@ class MetricsRegistry:
         self.max_series = max_series
         self.clock = clock
         self._lock = threading.Lock()
-        self._lookup: dict[tuple[str, TagKey], Series] = {}
+        self._lookup: dict[tuple[str, RawKey], Series] = {}
         self._by_name: dict[str, tuple[Kind, str, dict[TagKey, Series]]] = {}
         self._listeners: tuple[Listener, ...] = ()
         self.overflowed: dict[str, int] = {}
@@ -331,12 +336,12 @@ class MetricsRegistry:
     ) -> Series:
         try:
             raw = (name, tuple(tags.items())) if tags else (name, ())
-            found = self._lookup.get(raw)  # type: ignore[arg-type]
+            found = self._lookup.get(raw)
         except (TypeError, AttributeError):  # unhashable or not a mapping: the slow path says
             raw, found = None, None
         if found is not None and found.kind == kind and found.unit == unit:
             return found
-        return self._create(cls, kind, name, tags, unit, raw)  # type: ignore[arg-type]
+        return self._create(cls, kind, name, tags, unit, raw)
 
     def _create(
         self,
@@ -345,7 +350,7 @@ class MetricsRegistry:
         name: str,
         tags: Mapping[str, object] | None,
         unit: str,
-        raw: tuple[str, TagKey] | None,
+        raw: tuple[str, RawKey] | None,
     ) -> Series:
         validate_name(name)
         if not isinstance(unit, str):

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 
 __all__ = ["MIN_VALUE", "Sketch"]
 
+_log = math.log
+_ceil = math.ceil
+
 MIN_VALUE = 1e-9
 """Magnitudes below this count as zero (a nanosecond, for durations in seconds)."""
 
@@ -75,10 +78,10 @@ class Sketch:
             self.max = value
         if value > MIN_VALUE:
             store = self.pos
-            key = math.ceil(math.log(value) * self._inv_log_gamma)
+            key = _ceil(_log(value) * self._inv_log_gamma)
         elif value < -MIN_VALUE:
             store = self.neg
-            key = math.ceil(math.log(-value) * self._inv_log_gamma)
+            key = _ceil(_log(-value) * self._inv_log_gamma)
         else:
             self.zero += 1
             return

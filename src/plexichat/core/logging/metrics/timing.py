@@ -28,6 +28,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _registry = get_registry()
+_lookup = _registry._lookup
 _perf = time.perf_counter
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -51,20 +52,13 @@ timing_options = TimingOptions()
 """The process-wide options, applied by ``configure_logging``."""
 
 
-def _record(
-    name: str,
-    value: float,
-    unit: str,
-    tags: Mapping[str, object] | None,
-    meta: Mapping[str, Any],
-) -> None:
-    series: Histogram = _registry.histogram(name, tags, unit)
-    now = series.observe(value)
+def _finish(series: Histogram, value: float, now: float | None, meta: Mapping[str, Any]) -> None:
+    """Feed the alert rules with a recorded value (when there are any)."""
     if now is None:
         return
     engine = get_alert_engine()
     if engine.active:
-        engine.observe(PerformanceMetric(name, float(value), unit, now, series.tags, meta))
+        engine.observe(PerformanceMetric(series.name, value, series.unit, now, series.tags, meta))
 
 
 def record_metric(
@@ -91,21 +85,33 @@ def record_metric(
     Example:
         >>> record_metric("response_size", 2048, "bytes", tags={"endpoint": "/api/users"})
     """
-    _record(name, value, unit, tags, _EMPTY)
-
-
-def _done(name: str, tags: Mapping[str, object] | None, elapsed: float, error: str | None) -> None:
-    """Record one timing (and maybe a PERFORMANCE record); never raises for internal faults."""
-    if error is not None:
-        tags = {**(tags or {}), "error": error}
+    series: Histogram
     try:
-        _record(name, elapsed, "seconds", tags, _EMPTY if error is None else {"error": error})
+        series = _lookup[(name, tuple(tags.items()) if tags else ())]  # type: ignore[assignment]
+        if series.unit != unit or series.kind != "histogram":
+            series = _registry.histogram(name, tags, unit)
+    except (KeyError, TypeError, AttributeError):
+        series = _registry.histogram(name, tags, unit)
+    _finish(series, value, series.observe(value), _EMPTY)
+
+
+def _done(
+    series: Histogram, tags: Mapping[str, object] | None, elapsed: float, error: str | None
+) -> None:
+    """Record one timing (and maybe a PERFORMANCE record); never raises for internal faults."""
+    try:
+        if error is None:
+            _finish(series, elapsed, series._record(elapsed), _EMPTY)
+        else:
+            tags = {**(tags or {}), "error": error}
+            series = _registry.histogram(series.name, tags, "seconds")
+            _finish(series, elapsed, series._record(elapsed), {"error": error})
     except Exception as exc:  # noqa: BLE001 - timing a block never breaks the block
-        error_reporter.report("metrics.timer", f"could not record timer {name!r}: {exc}")
+        error_reporter.report("metrics.timer", f"could not record timer {series.name!r}: {exc}")
         return
     opts = timing_options
     if opts.log_timings and (opts.sample_rate >= 1.0 or random.random() < opts.sample_rate):
-        _log_timing(name, tags, elapsed, error)
+        _log_timing(series.name, tags, elapsed, error)
 
 
 def _log_timing(
@@ -152,13 +158,13 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         1
     """
 
-    __slots__ = ("_start", "name", "tags")
+    __slots__ = ("_series", "_start", "name", "tags")
 
     def __init__(self, name: str, tags: Mapping[str, object] | None = None) -> None:
         self.name = name
         self.tags = tags
         self._start = 0.0
-        _registry.histogram(name, tags, "seconds")  # fail fast on a bad name, tag or kind
+        self._series = _registry.histogram(name, tags, "seconds")  # fails fast if invalid
 
     def __enter__(self) -> timer:
         self._start = _perf()
@@ -171,7 +177,7 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         tb: TracebackType | None,
     ) -> None:
         elapsed = _perf() - self._start
-        _done(self.name, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
+        _done(self._series, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
 
     async def __aenter__(self) -> timer:
         self._start = _perf()
@@ -184,7 +190,7 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         tb: TracebackType | None,
     ) -> None:
         elapsed = _perf() - self._start
-        _done(self.name, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
+        _done(self._series, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``fn`` (sync or async): each call is timed on its own."""
@@ -192,6 +198,7 @@ class timer:  # noqa: N801 - the spec's name; used like a function
 
 
 def _wrap(fn: Callable[P, R], name: str, tags: Mapping[str, object] | None) -> Callable[P, R]:
+    series = _registry.histogram(name, tags, "seconds")  # fails fast if invalid
     if inspect.iscoroutinefunction(fn):
         afn = cast(Callable[P, Awaitable[Any]], fn)
 
@@ -201,9 +208,9 @@ def _wrap(fn: Callable[P, R], name: str, tags: Mapping[str, object] | None) -> C
             try:
                 result = await afn(*args, **kwargs)
             except BaseException as exc:
-                _done(name, tags, _perf() - start, type(exc).__name__)
+                _done(series, tags, _perf() - start, type(exc).__name__)
                 raise
-            _done(name, tags, _perf() - start, None)
+            _done(series, tags, _perf() - start, None)
             return result
 
         return cast(Callable[P, R], timed_async)
@@ -214,9 +221,9 @@ def _wrap(fn: Callable[P, R], name: str, tags: Mapping[str, object] | None) -> C
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            _done(name, tags, _perf() - start, type(exc).__name__)
+            _done(series, tags, _perf() - start, type(exc).__name__)
             raise
-        _done(name, tags, _perf() - start, None)
+        _done(series, tags, _perf() - start, None)
         return result
 
     return timed
@@ -260,5 +267,4 @@ def _decorate(
     if name is None:
         qual = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
         name = f"{fn.__module__}.{qual}".replace("<", "").replace(">", "")
-    _registry.histogram(name, tags, "seconds")  # fail fast on a bad name or tags
     return _wrap(fn, name, tags)
