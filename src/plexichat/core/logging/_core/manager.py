@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 import os
 import sys
@@ -152,6 +153,7 @@ class LoggingManager:
             old_maintenance.wait_idle(5.0)
         if maintenance is not None:
             maintenance.sweep()
+        _follow_monitoring(cfg)
 
     def _reopen(self) -> None:
         """The handler was closed from outside (``dictConfig``, ``logging.shutdown``) but
@@ -200,6 +202,7 @@ class LoggingManager:
 
         The next ``get_logger`` configures afresh from defaults, profile, file and environment.
         """
+        _stop_monitoring(timeout)
         with self._lock:
             sinks = self.handler.sinks
             self.handler.set_sinks(())
@@ -258,6 +261,29 @@ class LoggingManager:
             out["compressed_segments"] = self._maintenance.compressed
             out["deleted_segments"] = self._maintenance.deleted
         return out
+
+
+_ALERTS, _COLLECTOR = "notifiers", "collector"  # modules in ..metrics
+
+
+def _follow_monitoring(cfg: LoggingConfig) -> None:
+    """Start, change or stop the alert channels and the system collector as ``cfg`` says
+    (imported only once wanted); a failure is reported, never raised."""
+    for name, wanted in ((_ALERTS, cfg.alerts_enabled), (_COLLECTOR, cfg.performance_enabled)):
+        module = f"plexichat.core.logging.metrics.{name}"
+        try:
+            if wanted or module in sys.modules:
+                importlib.import_module(module).follow_config(cfg)
+        except Exception as exc:  # noqa: BLE001 - monitoring never breaks logging
+            error_reporter.report("monitoring", f"could not apply {module}: {exc!r}")
+
+
+def _stop_monitoring(timeout: float | None) -> None:
+    """Stop the alert threads and the system collector (if they were ever imported)."""
+    for name in (_ALERTS, _COLLECTOR):
+        module = sys.modules.get(f"plexichat.core.logging.metrics.{name}")
+        if module is not None:
+            getattr(module, f"stop_{name}")(timeout)
 
 
 def _check_directory(resolved: Resolved) -> None:
