@@ -1,0 +1,1 @@
+"""Tests of the metrics registry, performance logger, alerts, notifiers and collector."""
