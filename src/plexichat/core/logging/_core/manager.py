@@ -16,6 +16,7 @@ from typing import Any
 from .._config.model import LoggingConfig
 from .._config.sources import Resolved, resolve
 from ..integrity._sealer import IntegrityOptions
+from ..metrics.runtime import follow_metrics, stop_metrics
 from ..sinks.console import ConsoleSink, TextLines
 from ..sinks.files import AsyncFileSink, SegmentWriter, SyncFileSink
 from ..sinks.maintenance import Maintenance, RetentionPolicy
@@ -154,6 +155,7 @@ class LoggingManager:
         if maintenance is not None:
             maintenance.sweep()
         _follow_monitoring(cfg)
+        follow_metrics(cfg)
 
     def _reopen(self) -> None:
         """The handler was closed from outside (``dictConfig``, ``logging.shutdown``) but
@@ -202,6 +204,7 @@ class LoggingManager:
 
         The next ``get_logger`` configures afresh from defaults, profile, file and environment.
         """
+        stop_metrics(timeout)  # its last history records go to the open sinks
         _stop_monitoring(timeout)
         with self._lock:
             sinks = self.handler.sinks

@@ -113,6 +113,33 @@ class Sketch:
             if len(mine) > self.max_buckets:
                 self._collapse(mine)
 
+    def minus(self, earlier: Sketch) -> Sketch:
+        """The values added since ``earlier`` (an older copy of this sketch), as a new sketch.
+
+        Count, sum and buckets are exact differences; min and max are the representative
+        values of the lowest and highest non-empty difference buckets (within ``accuracy``).
+        """
+        out = Sketch(self.accuracy, self.max_buckets)
+        out.count = self.count - earlier.count
+        if out.count <= 0:
+            out.count = 0
+            return out
+        out.sum = self.sum - earlier.sum
+        out.zero = max(self.zero - earlier.zero, 0)
+        for mine, theirs, dest in (
+            (self.pos, earlier.pos, out.pos),
+            (self.neg, earlier.neg, out.neg),
+        ):
+            for k, c in mine.items():
+                left = c - theirs.get(k, 0)
+                if left > 0:
+                    dest[k] = left
+        values = [v for v, _ in out._ordered()]
+        if values:
+            out.min = min(max(values[0], self.min), self.max)
+            out.max = min(max(values[-1], self.min), self.max)
+        return out
+
     def copy(self) -> Sketch:
         """An independent copy."""
         out = Sketch(self.accuracy, self.max_buckets)
