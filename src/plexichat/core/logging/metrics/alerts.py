@@ -240,7 +240,8 @@ class AlertEngine:
     def __init__(
         self, *, clock: Callable[[], float] = time.monotonic, dispatch: Dispatch | None = None
     ) -> None:
-        self._clock = clock
+        self.clock = clock
+        """Monotonic seconds used for durations and cooldowns (replace it in tests)."""
         self._dispatch = dispatch
         self._lock = threading.Lock()
         self._index: dict[str, tuple[PerformanceAlert, ...]] = {}
@@ -341,7 +342,7 @@ class AlertEngine:
             notices: list[AlertNotice] = []
             tags = metric.tags
             key = tuple(sorted(tags.items())) if tags else ()
-            now = self._clock()
+            now = self.clock()
             with self._lock:
                 for rule in rules:
                     if rule.tags and not rule.matches(tags):

@@ -37,6 +37,8 @@ from typing import Any
 import psutil
 
 from .._core.errors import error_reporter
+from .alerts import get_alert_engine
+from .model import PerformanceMetric
 from .registry import MetricsRegistry, get_registry
 
 __all__ = ["SystemCollector", "follow_config", "get_collector", "stop_collector"]
@@ -128,6 +130,11 @@ class SystemCollector:
         for name, value in values.items():
             self.registry.gauge(name, unit=units[name]).set(value)
         self.samples += 1
+        engine = get_alert_engine()
+        if engine.active:  # gauges do not pass through record_metric: feed the alert rules
+            now = time.time()
+            for name, value in values.items():
+                engine.observe(PerformanceMetric(name, value, units[name], now, {}, {}))
         return values
 
     def _sample(self) -> dict[str, float]:
