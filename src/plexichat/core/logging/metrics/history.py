@@ -30,6 +30,8 @@ class HistoryFlusher:
         registry: the registry to summarize.
         interval: seconds between flushes.
         clock: epoch seconds (default: the registry's clock).
+        baseline: a stopped flusher this one continues from: values it already wrote are not
+            written again (reconfiguration within one process).
 
     Example:
         >>> from plexichat.core.logging.metrics.registry import MetricsRegistry
@@ -44,12 +46,13 @@ class HistoryFlusher:
         interval: float,
         *,
         clock: Callable[[], float] | None = None,
+        baseline: HistoryFlusher | None = None,
     ) -> None:
         self.registry = registry
         self.interval = interval
         self._clock = clock or registry.clock
-        self._seen: dict[int, tuple[Series, Sketch]] = {}
-        self._last = self._clock()
+        self._seen: dict[int, tuple[Series, Sketch]] = baseline._seen if baseline else {}
+        self._last: float = baseline._last if baseline else self._clock()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -18,6 +18,7 @@ __all__ = ["current_flusher", "follow_metrics", "stop_metrics"]
 
 _lock = threading.Lock()
 _flusher: HistoryFlusher | None = None
+_previous: HistoryFlusher | None = None  # what was already written, for the next flusher
 
 
 def current_flusher() -> HistoryFlusher | None:
@@ -28,7 +29,7 @@ def current_flusher() -> HistoryFlusher | None:
 def follow_metrics(cfg: LoggingConfig) -> None:
     """Apply ``cfg``: series cap, timing records, and the history flusher when
     ``performance_enabled``. Failures are reported, never raised."""
-    global _flusher
+    global _flusher, _previous
     try:
         get_registry().max_series = cfg.metrics_max_series
         timing_options.log_timings = cfg.metrics_log_timings
@@ -39,9 +40,11 @@ def follow_metrics(cfg: LoggingConfig) -> None:
                 not cfg.performance_enabled or old.interval != cfg.metrics_history_interval
             ):
                 old.stop()
-                _flusher = old = None
+                _flusher, _previous, old = None, old, None
             if cfg.performance_enabled and old is None:
-                _flusher = HistoryFlusher(get_registry(), cfg.metrics_history_interval)
+                _flusher = HistoryFlusher(
+                    get_registry(), cfg.metrics_history_interval, baseline=_previous
+                )
                 _flusher.start()
     except Exception as exc:  # noqa: BLE001 - metrics never break configuration
         error_reporter.report("metrics.config", f"could not apply metrics settings: {exc!r}")
@@ -49,8 +52,9 @@ def follow_metrics(cfg: LoggingConfig) -> None:
 
 def stop_metrics(timeout: float | None = 5.0) -> None:
     """Stop the history flusher, writing the last interval first."""
-    global _flusher
+    global _flusher, _previous
     with _lock:
         flusher, _flusher = _flusher, None
-    if flusher is not None:
-        flusher.stop(timeout)
+        if flusher is not None:
+            flusher.stop(timeout)
+            _previous = flusher

@@ -138,7 +138,19 @@ class Sketch:
         if values:
             out.min = min(max(values[0], self.min), self.max)
             out.max = min(max(values[-1], self.min), self.max)
+            if out._holds(self.min):  # the extreme itself was added since: exact
+                out.min = self.min
+            if out._holds(self.max):
+                out.max = self.max
         return out
+
+    def _holds(self, value: float) -> bool:
+        """Whether the bucket ``value`` falls in is non-empty."""
+        if value > MIN_VALUE:
+            return _ceil(_log(value) * self._inv_log_gamma) in self.pos
+        if value < -MIN_VALUE:
+            return _ceil(_log(-value) * self._inv_log_gamma) in self.neg
+        return self.zero > 0
 
     def copy(self) -> Sketch:
         """An independent copy."""
@@ -159,8 +171,10 @@ class Sketch:
             yield self._value(k), self.pos[k]
 
     def quantile(self, q: float) -> float:
-        """The value at quantile ``q`` (0..1): the order statistic ``floor(q * (count - 1))``
-        within ``accuracy``; NaN when empty.
+        """The value at quantile ``q`` (0..1) within ``accuracy``; NaN when empty.
+
+        The quantile is the smallest recorded value with at least ``q`` of all values at or
+        below it (the nearest-rank definition, numpy's ``method="inverted_cdf"``).
 
         Raises:
             ValueError: ``q`` is outside 0..1.
@@ -175,7 +189,7 @@ class Sketch:
         """Several quantiles in one pass over the buckets (``qs`` ascending)."""
         if self.count == 0:
             return [math.nan for _ in qs]
-        ranks = [math.floor(q * (self.count - 1)) for q in qs]
+        ranks = [max(math.ceil(q * self.count) - 1, 0) for q in qs]
         out: list[float] = []
         seen = 0
         i = 0
