@@ -157,12 +157,10 @@ def route_template(scope: Scope, root_path: str = "") -> str:
         routes, or ``"<unmatched>"``.
     """
     route: Any = scope.get("route")
-    if route is None:
-        return UNMATCHED_ROUTE
     now_root: str = scope.get("root_path", "")
     prefix = now_root[len(root_path) :] if now_root.startswith(root_path) else ""
-    if isinstance(route, Mount):
-        return f"{prefix}/{{path}}"
+    if route is None or isinstance(route, Mount):  # a mount's own app, or no route at all
+        return f"{prefix}/{{path}}" if prefix else UNMATCHED_ROUTE
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not isinstance(template, str):
         return UNMATCHED_ROUTE
