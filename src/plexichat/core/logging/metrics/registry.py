@@ -395,7 +395,7 @@ class MetricsRegistry:
     def remove_listener(self, fn: Listener) -> None:
         """Stop calling ``fn`` (no error if it was not added)."""
         with self._lock:
-            self._listeners = tuple(f for f in self._listeners if f is not fn)
+            self._listeners = tuple(f for f in self._listeners if f != fn)
 
     def _emit(self, series: Series, value: float, now: float, meta: Mapping[str, Any]) -> None:
         metric = PerformanceMetric(series.name, value, series.unit, now, series.tags, meta)

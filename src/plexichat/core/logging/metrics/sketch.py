@@ -91,9 +91,9 @@ class Sketch:
 
     def _collapse(self, store: dict[int, int]) -> None:
         keys = sorted(store)
-        # positive store: merge the smallest magnitudes; negative store likewise (they are the
-        # values closest to zero, the least interesting end in both cases)
-        extra = len(keys) - self.max_buckets
+        # merge the smallest magnitudes (the values closest to zero, the least interesting end
+        # for both signs), down to 7/8 of the cap so a sort is needed only every cap/8 new keys
+        extra = len(keys) - (self.max_buckets - self.max_buckets // 8)
         target = keys[extra]
         moved = sum(store.pop(k) for k in keys[:extra])
         store[target] += moved
