@@ -99,7 +99,7 @@ class _Hooks:
         finally:
             try:
                 state.context.__exit__(None, None, None)
-            except ValueError:  # the hooks ran in different contexts (an unusual server)
+            except ValueError:  # pragma: no cover - hooks run in different contexts (odd server)
                 unbind_context("request_id")
 
 
