@@ -15,12 +15,12 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from .._core.errors import error_reporter
 from .alerts import get_alert_engine
 from .model import PerformanceMetric
-from .registry import Histogram, get_registry
+from .registry import Histogram, get_registry, normalize_tags, validate_name
 
 __all__ = ["TimingOptions", "record_metric", "time_function", "timer", "timing_options"]
 
@@ -229,6 +229,18 @@ def _wrap(fn: Callable[P, R], name: str, tags: Mapping[str, object] | None) -> C
     return timed
 
 
+@overload
+def time_function(
+    name: Callable[P, R], tags: Mapping[str, object] | None = None
+) -> Callable[P, R]: ...
+
+
+@overload
+def time_function(
+    name: str | None = None, tags: Mapping[str, object] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
 def time_function(
     name: str | Callable[..., Any] | None = None, tags: Mapping[str, object] | None = None
 ) -> Any:
@@ -254,6 +266,9 @@ def time_function(
     """
     if callable(name):
         return _decorate(name, None, tags)
+    if name is not None:
+        validate_name(name)
+        normalize_tags(tags)
 
     def decorator(fn: Callable[P, R]) -> Callable[P, R]:
         return _decorate(fn, name, tags)
