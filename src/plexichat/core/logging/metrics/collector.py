@@ -72,7 +72,7 @@ class SystemCollector:
         directory: str | os.PathLike[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0:
             raise ValueError(
                 f"invalid interval {interval!r}: expected seconds > 0, e.g. interval=30"
             )
