@@ -292,6 +292,31 @@ def test_email_with_starttls_and_login(
     assert inbox.messages[0]["From"] == "alerts@example.com"
 
 
+def test_email_over_implicit_tls(tmp_path: Path) -> None:
+    """``tls="ssl"`` speaks SMTPS from the first byte (port 465 style)."""
+    inbox = Inbox()
+    server_ctx, client_ctx = _certificate(tmp_path)
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=server_ctx)
+    controller.start()
+    try:
+        sender = EmailSender(
+            "127.0.0.1", "ops@example.com", port=port, tls="ssl", ssl_context=client_ctx
+        )
+        sender(AlertMessage("over tls", "text", "body\n", {}))
+    finally:
+        controller.stop()
+    assert [m["Subject"] for m in inbox.messages] == ["over tls"]
+
+
+def test_default_ports_follow_the_tls_mode() -> None:
+    """587 for starttls, 465 for ssl, 25 for none; an unknown mode is rejected."""
+    ports = [EmailSender("h", "a@b.example", tls=m).port for m in ("starttls", "ssl", "none")]
+    assert ports == [587, 465, 25]
+    with pytest.raises(ValueError, match="invalid SMTP TLS mode 'tls'"):
+        EmailSender("h", "a@b.example", tls="tls")  # type: ignore[arg-type]
+
+
 def test_email_wrong_password_is_not_retried_and_not_shown(
     tls_smtp_server: tuple[Inbox, int, ssl.SSLContext],
 ) -> None:
