@@ -59,6 +59,17 @@ EXPECTED = {
         "get_security_logger",
         "get_threat_detector",
     ],
+    "plexichat.core.logging.performance_logger": [
+        "MetricError",
+        "PerformanceAlert",
+        "PerformanceLogger",
+        "PerformanceMetric",
+        "get_performance_logger",
+        "performance_logger",
+        "record_metric",
+        "time_function",
+        "timer",
+    ],
     "plexichat.core.logging.testing": ["MemorySink", "capture_logs", "read_log_records"],
     "plexichat.core.logging.cli": ["build_parser", "main"],
 }

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import httpx
 import orjson
 import pytest
 
+from plexichat.core.logging import flush_logging
 from plexichat.core.logging.testing import read_log_records
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -22,6 +26,9 @@ SPEC_BLOCKS = {
     "Configuration File (YAML)": "logging_config.yaml",
     "Environment Variables": "environment.sh",
     "Security Event Logging": "security_event_logging.py",
+    "Flask Integration": "flask_integration.py",
+    "FastAPI Integration": "fastapi_integration.py",
+    "Performance Monitoring": "performance_monitoring.py",
 }
 
 
@@ -165,3 +172,124 @@ def test_security_event_logging_runs_unchanged(tmp_path: Path) -> None:
     assert record["metadata"]["severity"] == "MEDIUM"
     assert record["metadata"]["details"] == {"reason": "invalid_password", "attempts": 3}
     assert record["function"] == "<module>"
+
+
+def test_performance_monitoring_runs_unchanged(tmp_path: Path) -> None:
+    """Performance Monitoring: the timer, the two metrics and the timed function are recorded.
+
+    The spec's block queries an undefined ``database``; a stand-in is put in front, the block
+    itself runs as written, and a check after it calls the decorated function and prints
+    what was recorded.
+    """
+    stand_in = (
+        "class _Database:\n"
+        "    def query(self, sql):\n"
+        "        return [sql]\n"
+        "database = _Database()\n"
+    )
+    check = (
+        "\nauthenticate_user('alice', 'secret')\n"
+        "import json\n"
+        "from plexichat.core.logging.performance_logger import performance_logger\n"
+        "print(json.dumps(performance_logger.get_metrics()))\n"
+    )
+    script = stand_in + (EXAMPLES / "performance_monitoring.py").read_text() + check
+    done = _run(script, tmp_path)
+    assert done.returncode == 0, done.stderr
+    metrics = {m["name"]: m for m in orjson.loads(done.stdout.splitlines()[-1])}
+    assert metrics["database_query"]["tags"] == {"table": "users"}
+    assert metrics["database_query"]["unit"] == "seconds"
+    assert metrics["database_query"]["count"] == 1
+    assert (metrics["active_users"]["last"], metrics["active_users"]["unit"]) == (1250, "count")
+    assert metrics["response_size"]["tags"] == {"endpoint": "/api/users"}
+    assert metrics["response_size"]["last"] == 2048
+    assert metrics["user_authentication"]["count"] == 1
+
+
+def _exec_example(name: str) -> dict[str, Any]:
+    """Run an example file in this process, as ``python example.py`` would, and return its
+    globals (the Flask and FastAPI examples define ``app`` for a server to import)."""
+    return runpy.run_path(str(EXAMPLES / name), run_name="example")
+
+
+def test_flask_integration_example_serves_requests(tmp_path: Path) -> None:
+    """Flask Integration: served by werkzeug, its before_request hook logs every request.
+
+    The block defines no route; one is added to the app it builds, the block runs as written.
+    """
+    from tests.integrations.servers import serve_wsgi
+
+    app = _exec_example("flask_integration.py")["app"]
+    app.add_url_rule("/hello", "hello", lambda: "hi")
+    with serve_wsgi(app) as url:
+        assert httpx.get(f"{url}/hello").text == "hi"
+    flush_logging()
+    (record,) = [r for r in read_log_records(tmp_path / "logs") if r["logger"] == "flask_app"]
+    assert record["message"] == "Request received"
+    assert record["level"] == "INFO"
+    assert record["category"] == "api"
+    assert record["context"] == {"method": "GET", "path": "/hello", "ip_address": "127.0.0.1"}
+
+
+def test_flask_integration_example_with_init_app(tmp_path: Path) -> None:
+    """With init_app added, the example's record carries the request id; one access record."""
+    from plexichat.core.logging.integrations.flask import init_app
+    from tests.integrations.servers import serve_wsgi
+
+    app = _exec_example("flask_integration.py")["app"]
+    init_app(app)
+    with serve_wsgi(app) as url:
+        response = httpx.get(f"{url}/missing", headers={"X-Request-ID": "spec-flask"})
+    assert response.headers["x-request-id"] == "spec-flask"
+    flush_logging()
+    records = read_log_records(tmp_path / "logs")
+    (example,) = [r for r in records if r["logger"] == "flask_app"]
+    (access,) = [r for r in records if r["logger"] == "plexichat.http"]
+    assert example["context"]["request_id"] == "spec-flask"
+    assert (access["level"], access["context"]["status_code"]) == ("WARNING", 404)
+
+
+def test_fastapi_integration_example_serves_requests(tmp_path: Path) -> None:
+    """FastAPI Integration: served by uvicorn, its middleware times and logs each request.
+
+    The block defines no route; one is added to the app it builds, the block runs as written.
+    """
+    from plexichat.core.logging.metrics.registry import get_registry
+    from tests.integrations.servers import serve_asgi
+
+    get_registry().clear()
+    app = _exec_example("fastapi_integration.py")["app"]
+
+    @app.get("/items/{item_id}")  # type: ignore[untyped-decorator]
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    with serve_asgi(app) as url:
+        assert httpx.get(f"{url}/items/3").json() == {"item_id": 3}
+    flush_logging()
+    (record,) = [r for r in read_log_records(tmp_path / "logs") if r["logger"] == "fastapi_app"]
+    assert record["message"] == "Request processed"
+    assert record["context"] == {"method": "GET", "path": "/items/3", "status_code": 200}
+    (series,) = get_registry().series("request_processing")
+    assert dict(series.tags) == {"endpoint": "/items/3"}
+    assert series.sketch().count == 1
+
+
+def test_fastapi_integration_example_with_logging_middleware(tmp_path: Path) -> None:
+    """With add_logging_middleware added, the example's record carries the request id."""
+    from plexichat.core.logging.integrations.fastapi import add_logging_middleware
+    from tests.integrations.servers import serve_asgi
+
+    app = _exec_example("fastapi_integration.py")["app"]
+    add_logging_middleware(app)
+    with serve_asgi(app) as url:
+        response = httpx.get(f"{url}/nowhere", headers={"X-Request-ID": "spec-fastapi"})
+    assert response.status_code == 404
+    assert response.headers["x-request-id"] == "spec-fastapi"
+    flush_logging()
+    records = read_log_records(tmp_path / "logs")
+    (example,) = [r for r in records if r["logger"] == "fastapi_app"]
+    (access,) = [r for r in records if r["logger"] == "plexichat.http"]
+    assert example["context"]["request_id"] == "spec-fastapi"
+    assert example["context"]["status_code"] == 404
+    assert access["context"]["route"] == "<unmatched>"
