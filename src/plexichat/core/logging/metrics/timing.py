@@ -57,7 +57,9 @@ def _finish(series: Histogram, value: float, now: float | None, meta: Mapping[st
     if now is None:
         return
     engine = get_alert_engine()
-    if engine.active:
+    # only metrics with rules pay for building the metric (the engine's rule index is
+    # replaced, never mutated, so reading it without its lock is safe)
+    if engine.active and series.name in engine._index:
         engine.observe(PerformanceMetric(series.name, value, series.unit, now, series.tags, meta))
 
 
