@@ -579,3 +579,20 @@ def test_spec_performance_alerts_example_runs_unchanged(
     assert done.wait(10)
     assert get_dispatcher().flush(10)
     assert sent == ["Slow response: 2.7s"]
+
+
+def test_watches_names_only_metrics_with_rules(engine: AlertEngine) -> None:
+    """``watches`` lets recording skip building a metric nobody watches."""
+    engine.add(slow(60))
+    assert [engine.watches("response_time"), engine.watches("cpu_usage")] == [True, False]
+
+
+def test_value_within_threshold_while_idle_takes_no_lock(
+    engine: AlertEngine, notices: list[AlertNotice]
+) -> None:
+    """With nothing pending, a value meeting no condition is evaluated without the lock."""
+    engine.add(slow(0))
+    with engine._lock:  # held: observing must not need it
+        engine.observe(metric(1.0))
+    engine.observe(metric(3.0))
+    assert states(notices) == ["firing"]

@@ -211,6 +211,7 @@ class AlertNotice:
 
 
 _PENDING, _FIRING, _COOLING = 1, 2, 3
+SeriesKey = tuple[tuple[str, str], ...]
 
 
 class _Series:
@@ -220,6 +221,21 @@ class _Series:
         self.phase = _PENDING
         self.since = now
         self.fired_at = -math.inf
+
+
+class _Rule:
+    """An alert as the engine evaluates it: the operator resolved once, the series' states."""
+
+    __slots__ = ("alert", "cooldown", "duration", "op", "series", "tags", "threshold")
+
+    def __init__(self, alert: PerformanceAlert) -> None:
+        self.alert = alert
+        self.op = COMPARISONS[alert.comparison][0]
+        self.threshold = alert.threshold
+        self.duration = alert.duration
+        self.cooldown = alert.cooldown
+        self.tags = tuple(alert.tags.items())
+        self.series: dict[SeriesKey, _Series] = {}
 
 
 Dispatch = Callable[[AlertNotice], object]
@@ -233,8 +249,8 @@ class AlertEngine:
         dispatch: receives each :class:`AlertNotice` (default: the background dispatcher of
             :mod:`.notifiers`); it must be quick and must not raise.
 
-    Thread-safe: rules and states are guarded by one lock; observing a metric without rules
-    takes no lock.
+    Thread-safe: one lock guards the states. Observing a metric without rules, or a value
+    that meets no rule's condition while nothing is pending or firing, takes no lock.
     """
 
     def __init__(
@@ -244,8 +260,7 @@ class AlertEngine:
         """Monotonic seconds used for durations and cooldowns (replace it in tests)."""
         self._dispatch = dispatch
         self._lock = threading.Lock()
-        self._index: dict[str, tuple[PerformanceAlert, ...]] = {}
-        self._states: dict[int, dict[tuple[tuple[str, str], ...], _Series]] = {}
+        self._index: dict[str, tuple[_Rule, ...]] = {}
         self.fired = 0
         self.resolved = 0
         self.evicted = 0
@@ -265,11 +280,10 @@ class AlertEngine:
             )
         with self._lock:
             rules = self._index.get(alert.metric_name, ())
-            if alert not in rules:
+            if all(r.alert is not alert for r in rules):
                 index = dict(self._index)
-                index[alert.metric_name] = (*rules, alert)
+                index[alert.metric_name] = (*rules, _Rule(alert))
                 self._index = index  # replaced, never mutated: observe reads it without a lock
-                self._states[id(alert)] = {}
         return alert
 
     def remove(self, alert: PerformanceAlert | str) -> bool:
@@ -279,14 +293,11 @@ class AlertEngine:
             True when something was removed.
         """
         with self._lock:
-            index: dict[str, tuple[PerformanceAlert, ...]] = {}
+            index: dict[str, tuple[_Rule, ...]] = {}
             removed = False
             for name, rules in self._index.items():
-                kept = tuple(r for r in rules if not _is(r, alert))
+                kept = tuple(r for r in rules if not _is(r.alert, alert))
                 removed = removed or len(kept) != len(rules)
-                for rule in rules:
-                    if rule not in kept:
-                        self._states.pop(id(rule), None)
                 if kept:
                     index[name] = kept
             self._index = index
@@ -296,29 +307,36 @@ class AlertEngine:
         """Remove every alert."""
         with self._lock:
             self._index = {}
-            self._states = {}
 
     def alerts(self) -> tuple[PerformanceAlert, ...]:
         """The registered alerts, in the order they were added per metric."""
-        return tuple(rule for rules in self._index.values() for rule in rules)
+        return tuple(rule.alert for rules in self._index.values() for rule in rules)
 
     @property
     def active(self) -> bool:
         """Whether any alert is registered (recording skips the engine when not)."""
         return bool(self._index)
 
-    def states(self, alert: PerformanceAlert) -> dict[tuple[tuple[str, str], ...], str]:
+    def watches(self, metric_name: str) -> bool:
+        """Whether any alert watches ``metric_name`` (check it before building a metric)."""
+        return metric_name in self._index
+
+    def states(self, alert: PerformanceAlert) -> dict[SeriesKey, str]:
         """The non-inactive series of ``alert``: sorted tag pairs -> pending/firing/cooling."""
         names = {_PENDING: "pending", _FIRING: "firing", _COOLING: "cooling"}
         with self._lock:
-            return {k: names[s.phase] for k, s in self._states.get(id(alert), {}).items()}
+            for rule in self._index.get(alert.metric_name, ()):
+                if rule.alert is alert:
+                    return {k: names[s.phase] for k, s in rule.series.items()}
+        return {}
 
     def stats(self) -> dict[str, int]:
         """Rules, series being tracked, notifications fired and resolved, evicted series."""
         with self._lock:
-            tracked = sum(len(s) for s in self._states.values())
+            rules = [rule for rules in self._index.values() for rule in rules]
+            tracked = sum(len(rule.series) for rule in rules)
         return {
-            "rules": len(self.alerts()),
+            "rules": len(rules),
             "series": tracked,
             "fired": self.fired,
             "resolved": self.resolved,
@@ -335,37 +353,38 @@ class AlertEngine:
         rules = self._index.get(metric.name)
         if rules is None:
             return
+        notices: list[AlertNotice] = []
         try:
             value = metric.value
             if value != value:  # NaN: no data, the state stays as it was
                 return
-            notices: list[AlertNotice] = []
             tags = metric.tags
-            key = tuple(sorted(tags.items())) if tags else ()
-            now = self.clock()
-            with self._lock:
-                for rule in rules:
-                    if rule.tags and not rule.matches(tags):
-                        continue
-                    series = self._states.get(id(rule))
-                    if series is not None:  # None: removed while we were getting here
-                        self._step(rule, series, key, rule.holds(value), now, metric, notices)
+            key: SeriesKey | None = None
+            for rule in rules:
+                held = rule.op(value, rule.threshold)
+                if not held and not rule.series:
+                    continue  # the common case: nothing to start, nothing to resolve
+                if rule.tags and not all(tags.get(k) == v for k, v in rule.tags):
+                    continue
+                if key is None:
+                    key = tuple(sorted(tags.items())) if tags else ()
+                with self._lock:
+                    self._step(rule, key, held, self.clock(), metric, notices)
         except Exception as exc:  # noqa: BLE001 - recording never fails because of alerts
             error_reporter.report("alert-evaluate", f"could not evaluate alerts: {exc!r}")
-            return
         for notice in notices:
             self._send(notice)
 
     def _step(
         self,
-        rule: PerformanceAlert,
-        series: dict[tuple[tuple[str, str], ...], _Series],
-        key: tuple[tuple[str, str], ...],
+        rule: _Rule,
+        key: SeriesKey,
         held: bool,
         now: float,
         metric: PerformanceMetric,
         notices: list[AlertNotice],
     ) -> None:
+        series = rule.series
         state = series.get(key)
         if held:
             if state is None:
@@ -381,19 +400,19 @@ class AlertEngine:
             ):
                 state.phase, state.fired_at = _FIRING, now
                 self.fired += 1
-                notices.append(AlertNotice("firing", rule, metric, now - state.since))
+                notices.append(AlertNotice("firing", rule.alert, metric, now - state.since))
             return
         if state is None:
             return
         if state.phase == _FIRING:
             self.resolved += 1
-            notices.append(AlertNotice("resolved", rule, metric, now - state.fired_at))
+            notices.append(AlertNotice("resolved", rule.alert, metric, now - state.fired_at))
         if now - state.fired_at < rule.cooldown:
             state.phase = _COOLING  # remembered so the cooldown still applies
         else:
             del series[key]
 
-    def _evict(self, series: dict[tuple[tuple[str, str], ...], _Series]) -> None:
+    def _evict(self, series: dict[SeriesKey, _Series]) -> None:
         """Make room: forget the oldest series that is not firing (else the oldest)."""
         victim = next((k for k, s in series.items() if s.phase != _FIRING), None)
         del series[victim if victim is not None else next(iter(series))]
