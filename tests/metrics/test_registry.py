@@ -162,7 +162,7 @@ def test_counter_rejects_negative_increments() -> None:
     assert registry.rejected == 1
 
 
-@pytest.mark.parametrize("name", ["", "1abc", "has space", "a-b", "x" * 201, 5])
+@pytest.mark.parametrize("name", ["", "1abc", "has space", "a-b", "x" * 201, 5, ["x"]])
 def test_invalid_names_are_rejected(name: object) -> None:
     """Names must be letters, digits, '_', '.', ':' and not start with a digit."""
     with pytest.raises(MetricError, match="invalid metric name"):

@@ -8,7 +8,6 @@ per series, a cap on series per metric name with a counted overflow series) and 
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from typing import Any, Literal
 
 from .._core.errors import error_reporter
 from .model import MetricError, PerformanceMetric
+from .naming import RawKey, TagKey, normalize_tags, validate_name
 from .sketch import Sketch
 from .window import Slots
 
@@ -39,67 +39,13 @@ __all__ = [
 
 Kind = Literal["counter", "gauge", "histogram"]
 Listener = Callable[[PerformanceMetric], None]
-TagKey = tuple[tuple[str, str], ...]
-RawKey = tuple[tuple[str, object], ...]
 
 DEFAULT_MAX_SERIES = 1000
 """Distinct tag sets kept per metric name before values go to the overflow series."""
 OVERFLOW_TAGS: Mapping[str, str] = MappingProxyType({"overflow": "true"})
 """The tags of the series that collects values whose tag set was over the cap."""
 
-_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_.:]{0,199}$")
-_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-_TAG_VALUE_TYPES = (str, int, float)
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_names: set[str] = set()
-
-
-def validate_name(name: object) -> str:
-    """Return ``name`` if it is a valid metric name, else raise :class:`MetricError`.
-
-    Valid: letters, digits, ``_``, ``.`` and ``:``, not starting with a digit or dot, at most
-    200 characters (``"http.request_duration"``).
-    """
-    if name in _names:
-        return name
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise MetricError(
-            f"invalid metric name {name!r}: use letters, digits, '_', '.' and ':', not "
-            'starting with a digit or dot, at most 200 characters (e.g. "db.query_time")'
-        )
-    if len(_names) < 10_000:
-        _names.add(name)
-    return name
-
-
-def normalize_tags(tags: Mapping[str, object] | None) -> TagKey:
-    """Tags as a sorted tuple of (name, text) pairs; raise :class:`MetricError` if invalid.
-
-    Tag names follow Prometheus label rules (letters, digits, ``_``); values are strings or
-    numbers (numbers are turned into text).
-    """
-    if not tags:
-        return ()
-    if not isinstance(tags, Mapping):
-        raise MetricError(
-            f"invalid tags {tags!r}: pass a mapping of tag name to value, e.g. "
-            '{"endpoint": "/api/users"}'
-        )
-    out: list[tuple[str, str]] = []
-    for k, v in tags.items():
-        if not isinstance(k, str) or not _LABEL.match(k) or k.startswith("__"):
-            raise MetricError(
-                f"invalid tag name {k!r}: use letters, digits and '_', not starting with a "
-                'digit or "__" (e.g. "endpoint")'
-            )
-        if isinstance(v, bool) or not isinstance(v, _TAG_VALUE_TYPES):
-            raise MetricError(
-                f"invalid value {v!r} for tag {k!r}: use a string or a number "
-                '(e.g. {"status": "200"})'
-            )
-        out.append((k, v if isinstance(v, str) else str(v)))
-    out.sort()
-    return tuple(out)
 
 
 class Series:
