@@ -179,6 +179,15 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         tb: TracebackType | None,
     ) -> None:
         elapsed = _perf() - self._start
+        if exc_type is None and not timing_options.log_timings:  # the common case, inlined
+            series = self._series
+            try:
+                _finish(series, elapsed, series._record(elapsed), _EMPTY)
+            except Exception as exc:  # noqa: BLE001 - timing a block never breaks the block
+                error_reporter.report(
+                    "metrics.timer", f"could not record timer {self.name!r}: {exc}"
+                )
+            return
         _done(self._series, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
 
     async def __aenter__(self) -> timer:
