@@ -57,9 +57,7 @@ def _finish(series: Histogram, value: float, now: float | None, meta: Mapping[st
     if now is None:
         return
     engine = get_alert_engine()
-    # only metrics with rules pay for building the metric (the engine's rule index is
-    # replaced, never mutated, so reading it without its lock is safe)
-    if engine.active and series.name in engine._index:
+    if engine.active and engine.watches(series.name):  # only watched metrics build one
         engine.observe(PerformanceMetric(series.name, value, series.unit, now, series.tags, meta))
 
 
