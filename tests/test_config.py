@@ -102,10 +102,6 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     "metrics_log_sample_rate": ("0.25", 0.25),
     "metrics_history_interval": ("15", 15.0),
     # alerts and notifications
-    # integrations
-    "http_exclude_paths": ("/health,/static/*", ["/health", "/static/*"]),
-    "slow_query_threshold": ("250 ms", 0.25),
-    "integrity_enabled": ("false", False),
     "alert_smtp_host": ("smtp.example.com", "smtp.example.com"),
     "alert_smtp_port": ("2525", 2525),
     "alert_smtp_tls": ("ssl", "ssl"),
@@ -117,6 +113,10 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
         SecretStr("https://hooks.example.com/T0/B0/tok"),
     ),
     "alert_timeout": ("2.5", 2.5),
+    # integrations
+    "http_exclude_paths": ("/health,/static/*", ["/health", "/static/*"]),
+    "slow_query_threshold": ("250 ms", 0.25),
+    "integrity_enabled": ("false", False),
     "integrity_checkpoint_interval": ("5 min", 300.0),
     "integrity_key_directory": ("/secure/keys", Path("/secure/keys")),
     "integrity_witness": ("/mnt/witness", "/mnt/witness"),

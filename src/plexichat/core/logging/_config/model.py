@@ -282,30 +282,6 @@ class LoggingConfig(BaseModel):
         " (the metric history kept in the log files and store).",
     )
     # --- alerts and notifications ---
-    # --- integrations ---
-    http_exclude_paths: list[str] = Field(
-        default_factory=lambda: ["/health"],
-        description="Paths the FastAPI/Flask middleware passes through without an access"
-        ' record or metrics; a trailing "*" matches a prefix ("/health,/static/*").',
-    )
-    slow_query_threshold: float | None = Field(
-        default=0.5,
-        description='SQL statements slower than this ("500 ms") get a WARNING record with'
-        ' their shape (never their parameters); 0 logs every statement, "off" none.',
-    )
-
-    @field_validator("http_exclude_paths", mode="before")
-    @classmethod
-    def _http_exclude_paths(cls, value: Any) -> list[str]:
-        from ..integrations._checks import check_exclude_paths
-
-        return check_exclude_paths(value)
-
-    @field_validator("slow_query_threshold", mode="before")
-    @classmethod
-    def _slow_query_threshold(cls, value: Any) -> float | None:
-        from ..integrations._checks import check_slow_query_threshold
-
     alert_smtp_host: str | None = Field(
         default=None,
         description="SMTP server that sends alert e-mails to alert_email (alerts_enabled).",
@@ -348,6 +324,30 @@ class LoggingConfig(BaseModel):
                 f"invalid sender address {value!r}: expected one address like alerts@example.com"
             )
         return value.strip()
+
+    # --- integrations ---
+    http_exclude_paths: list[str] = Field(
+        default_factory=lambda: ["/health"],
+        description="Paths the FastAPI/Flask middleware passes through without an access"
+        ' record or metrics; a trailing "*" matches a prefix ("/health,/static/*").',
+    )
+    slow_query_threshold: float | None = Field(
+        default=0.5,
+        description='SQL statements slower than this ("500 ms") get a WARNING record with'
+        ' their shape (never their parameters); 0 logs every statement, "off" none.',
+    )
+
+    @field_validator("http_exclude_paths", mode="before")
+    @classmethod
+    def _http_exclude_paths(cls, value: Any) -> list[str]:
+        from ..integrations._checks import check_exclude_paths
+
+        return check_exclude_paths(value)
+
+    @field_validator("slow_query_threshold", mode="before")
+    @classmethod
+    def _slow_query_threshold(cls, value: Any) -> float | None:
+        from ..integrations._checks import check_slow_query_threshold
 
         return check_slow_query_threshold(value)
 
