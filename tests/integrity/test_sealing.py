@@ -266,11 +266,12 @@ def test_a_segment_compressed_during_verification_is_read_compressed(tmp_path: P
     from plexichat.core.logging.integrity import VerifyReport
     from plexichat.core.logging.integrity._keys import read_verification_key
     from plexichat.core.logging.integrity._ladder import read_ladder
-    from plexichat.core.logging.integrity._verify import streams_of, verify_stream
+    from plexichat.core.logging.integrity._verify import verify_stream
+    from plexichat.core.logging.integrity._walk import all_segments
     from plexichat.core.logging.sinks.maintenance import compress_segment
 
     log_dir, key = sealed_dir(tmp_path, 40)
-    streams = streams_of(log_dir, None)  # listed before the compression
+    streams = all_segments(log_dir)  # listed before the compression
     compress_segment(segments(log_dir)[1], "gzip")
     ladder = read_ladder(log_dir / "keys", read_verification_key(key))
     report = VerifyReport()
@@ -292,3 +293,26 @@ def test_batch_sealing_equals_line_by_line_sealing(tmp_path: Path) -> None:
     sealer.restore(start)
     assert sealer.seal_many(bodies) == one_by_one
     assert sealer.head == end
+
+
+def _child_logs(directory: str) -> None:
+    get_logger("mp.child").info("from a multiprocessing child")
+
+
+@pytest.mark.parametrize("non_blocking", [False, True])
+def test_a_multiprocessing_child_seals_its_stream(tmp_path: Path, non_blocking: bool) -> None:
+    """A fork child of multiprocessing ends with os._exit: its stream still gets its closing
+    checkpoint, so a clean exit is not UNSEALED."""
+    import multiprocessing
+
+    log_dir = tmp_path / "logs"
+    configure_logging(directory=log_dir, **{**QUIET, "non_blocking": non_blocking})
+    get_logger("mp.parent").info("parent")
+    child = multiprocessing.get_context("fork").Process(target=_child_logs, args=(str(log_dir),))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    shutdown_logging()
+    report = verify_directory(log_dir)
+    assert report.ok, report.findings
+    assert (report.streams, report.records) == (2, 2)

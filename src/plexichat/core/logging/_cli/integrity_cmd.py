@@ -101,6 +101,12 @@ def _print_report(report: VerifyReport) -> None:
         f"checked {report.files} file(s), {report.streams} stream(s), {report.records} "
         f"record(s), {report.checkpoints} checkpoint(s) with the {report.key}"
     )
+    if report.key_on_host:
+        print(
+            "WARNING: the key came from this host's key folder; a key kept beside the logs "
+            "proves less (whoever can rewrite the logs can replace it): use --key-file with "
+            "the copy kept offline"
+        )
     if report.live_streams:
         print(f"{report.live_streams} stream(s) still being written: their open tail is not sealed")
     for f in report.findings:
@@ -117,8 +123,19 @@ def run_verify(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail("verify", str(exc))
     witness = args.witness or configured_witness
+    notes: list[str] = []
     if witness and witness.startswith(("http://", "https://")):
-        witness = None  # an HTTP witness keeps its own copy; compare with its export
+        if args.witness:
+            return _fail(
+                "verify",
+                f"--witness {witness!r}: an HTTP witness cannot be read back from here; save "
+                "the checkpoints it received to a file and pass --witness FILE",
+            )
+        notes.append(
+            f"the configured witness {witness} is an HTTP endpoint: not compared (save its "
+            "checkpoints to a file and pass --witness FILE)"
+        )
+        witness = None
     try:
         report = verify_directory(
             log_dir,
@@ -129,6 +146,9 @@ def run_verify(args: argparse.Namespace) -> int:
         )
     except (ValueError, OSError) as exc:
         return _fail("verify", str(exc))
+    except Exception as exc:  # noqa: BLE001 - a verifier bug must still give a clear answer
+        return _fail("verify", f"verification stopped on an unexpected error: {exc!r}")
+    report.notes.extend(notes)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:

@@ -444,14 +444,21 @@ def _flush_when_child_exits() -> None:
 
     if multiprocessing.parent_process() is None:
         return
-    util.Finalize(_manager, _manager.flush, args=(2.0,), exitpriority=100)
+    util.Finalize(_manager, _close_at_child_exit, args=(_manager,), exitpriority=100)
     _child_finalizer_pid = os.getpid()
 
 
 def _flush_at_child_exit(manager: LoggingManager) -> None:
     from multiprocessing import util
 
-    util.Finalize(manager, manager.flush, args=(2.0,), exitpriority=100)
+    util.Finalize(manager, _close_at_child_exit, args=(manager,), exitpriority=100)
+
+
+def _close_at_child_exit(manager: LoggingManager) -> None:
+    """What ``logging.shutdown`` does at a normal exit: flush and close the sinks, so the
+    child's segment gets its closing checkpoint (``os._exit`` skips atexit)."""
+    manager.flush(2.0)
+    manager.handler.close()
 
 
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

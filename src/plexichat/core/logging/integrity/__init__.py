@@ -29,10 +29,11 @@ from ._keys import (
     public_key_text,
     read_verification_key,
 )
-from ._ladder import read_ladder
+from ._ladder import Prune, read_ladder
 from ._prune import announce_prune
 from ._report import FINDING_KINDS, Finding, VerifyReport
-from ._verify import streams_of, verify_stream
+from ._verify import verify_stream
+from ._walk import all_segments
 from ._witness import read_witness
 
 __all__ = [
@@ -106,6 +107,52 @@ def resolve_key(
     )
 
 
+def _witness_latest(path: Path, report: VerifyReport) -> dict[str, dict[str, Any]]:
+    """The newest checkpoint per stream a witness holds (malformed lines are noted)."""
+    latest: dict[str, dict[str, Any]] = {}
+    bad = 0
+    try:
+        for cp in read_witness(path):
+            stream, epoch = cp.get("stream"), cp.get("epoch")
+            if not isinstance(stream, str) or type(epoch) is not int:
+                bad += 1
+                continue
+            if epoch > latest.get(stream, {}).get("epoch", -1):
+                latest[stream] = cp
+    except OSError as exc:
+        raise ValueError(f"cannot read the witness {str(path)!r}: {exc.strerror or exc}") from None
+    if bad:
+        report.notes.append(f"the witness {path} has {bad} malformed line(s), ignored")
+    return latest
+
+
+def _fully_pruned(
+    stream: str,
+    prunes: dict[int, Prune],
+    witness: dict[str, Any] | None,
+    log_dir: Path,
+    report: VerifyReport,
+) -> None:
+    """A stream whose files are all gone: fine if retention pruned them, unless the witness
+    saw the stream go on past the last prune, or the prune claims more than it saw."""
+    last = prunes[max(prunes)]
+    if witness is None:
+        return
+    w_epoch = witness["epoch"]
+    if w_epoch >= last.epoch or last.epoch > w_epoch + 1:
+        report.findings.append(
+            Finding(
+                "GAP",
+                str(log_dir),
+                None,
+                witness.get("seq") if isinstance(witness.get("seq"), int) else None,
+                stream,
+                f"the stream's files are gone; its last prune (file {last.file}) ends at "
+                f"epoch {last.epoch} but the witness's newest checkpoint is epoch {w_epoch}",
+            )
+        )
+
+
 def verify_directory(
     directory: str | os.PathLike[str],
     *,
@@ -141,34 +188,66 @@ def verify_directory(
         )
         if warning:
             report.notes.append(warning)
+            report.key_on_host = True
     kind = "auditor key" if key.mac_key is not None else "public key (checkpoint precision)"
     report.key = f"{kind} from {key.source}"
     ladder = read_ladder(kdir, key)
     report.findings.extend(ladder.findings)
-    latest: dict[str, dict[str, Any]] = {}
-    if witness is not None:
-        for cp in read_witness(Path(witness)):
-            stream = str(cp.get("stream", ""))
-            if int(cp.get("epoch", -1)) > int(latest.get(stream, {}).get("epoch", -1)):
-                latest[stream] = cp
-    streams = streams_of(log_dir, prefix)
+    report.notes.extend(ladder.notes)
+    latest = _witness_latest(Path(witness), report) if witness is not None else {}
+    streams = all_segments(log_dir)
+    own = kdir.resolve() == (log_dir / "keys").resolve()
+    here = str(log_dir.resolve())
     for stream in sorted(streams):
+        trust = ladder.streams.get(stream)
+        if prefix is not None and trust is not None and trust.prefix != prefix:
+            continue
         report.streams += 1
-        verify_stream(stream, streams[stream], ladder, report, latest.get(stream))
-    for stream in sorted(set(latest) - set(streams)):
-        prune = ladder.prunes.get(stream)
-        if prune is None or prune.epoch <= int(latest[stream].get("epoch", -1)):
-            report.findings.append(
-                Finding(
-                    "GAP",
-                    str(log_dir),
-                    None,
-                    latest[stream].get("seq"),
-                    stream,
-                    "the witness holds checkpoints of this stream but the directory has none "
-                    "of its files: deleted, or the directory was replaced",
-                )
+        verify_stream(
+            stream,
+            streams[stream],
+            ladder,
+            report,
+            latest.get(stream),
+            relist=lambda s=stream: all_segments(log_dir).get(s, []),  # type: ignore[misc]
+        )
+    for stream, trust in sorted(ladder.streams.items()):
+        if stream in streams or (prefix is not None and trust.prefix != prefix):
+            continue
+        if not (own or trust.directory == here):
+            continue  # a stream of another directory sharing the key directory
+        prunes = ladder.prunes.get(stream, {})
+        if prunes:
+            _fully_pruned(stream, prunes, latest.get(stream), log_dir, report)
+            continue
+        report.findings.append(
+            Finding(
+                "GAP",
+                str(log_dir),
+                None,
+                None,
+                stream,
+                f"the stream started at ladder step {trust.ladder_index} ({trust.time}) has no "
+                "segment files: deleted or moved away (or its process died before writing)",
             )
+        )
+    for stream in sorted(set(latest) - set(ladder.streams)):
+        report.findings.append(
+            Finding(
+                "GAP",
+                str(log_dir),
+                None,
+                None,
+                stream,
+                "the witness holds checkpoints of a stream the key ladder does not know: the "
+                "ladder was cut or the directory replaced",
+            )
+        )
+    for stream, prunes in sorted(ladder.prunes.items()):
+        report.notes.append(
+            f"stream {stream}: {len(prunes)} segment(s) deleted by retention with a signed "
+            f"prune (files {min(prunes)}..{max(prunes)})"
+        )
     if ladder.present is False and streams:
         report.notes.append(f"no key ladder in {kdir}: streams cannot be checked against it")
     return report

@@ -20,6 +20,7 @@ import orjson
 __all__ = [
     "CONTROL_PREFIX",
     "GENESIS",
+    "MAX_LINE",
     "TAG_KEY",
     "TAG_LEN",
     "b64",
@@ -27,6 +28,7 @@ __all__ = [
     "chain",
     "control_body",
     "evolve",
+    "seq_of",
     "split_line",
     "stream_key",
     "Tagger",
@@ -39,6 +41,8 @@ TAG_HEX = 32
 TAG_LEN = len(TAG_KEY) + TAG_HEX + 2
 """Bytes after the body: ``,"tag":"`` + 32 hex digits + ``"}`` (the newline not counted)."""
 CONTROL_PREFIX = b'{"$integrity":"'
+MAX_LINE = 64 * 1024 * 1024
+"""Longest line the verifier reads whole; anything longer was not written by the writer."""
 GENESIS = bytes(32)
 """The chain value before a stream's first line."""
 _EVOLVE = b"plexichat-evolve-v1"
@@ -98,6 +102,17 @@ def stream_key(host_key: bytes, stream: str) -> bytes:
     return hmac.digest(host_key, _STREAM + stream.encode(), "sha256")
 
 
+def seq_of(body: bytes) -> int | None:
+    """The sequence number at the end of a record's body (``..."seq":N``), or None."""
+    cut = body.rfind(b',"seq":')
+    if cut < 0:
+        return None
+    try:
+        return int(body[cut + 7 :])
+    except ValueError:
+        return None
+
+
 def split_line(line: bytes) -> tuple[bytes, bytes] | None:
     """``(body, tag)`` of a sealed line (with or without its newline), or None when the line
     does not end in a well-formed tag."""
@@ -128,11 +143,13 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def unb64(text: object, what: str) -> bytes:
-    """Decode base64 text, naming ``what`` when it is not valid."""
+def unb64(text: object, what: str, *, secret: bool = False) -> bytes:
+    """Decode base64 text, naming ``what`` when it is not valid (and, unless ``secret``,
+    quoting the start of the bad value)."""
     try:
         if not isinstance(text, str):
             raise ValueError
         return base64.b64decode(text.encode(), validate=True)
     except ValueError:
-        raise ValueError(f"invalid {what}: {str(text)[:40]!r} is not base64") from None
+        shown = "it" if secret else repr(str(text)[:40])
+        raise ValueError(f"invalid {what}: {shown} is not base64") from None

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .._core.clock import iso_utc
-from ._format import b64, canonical, evolve, stream_key, unb64
+from ._format import MAX_LINE, b64, canonical, evolve, stream_key, unb64
 
 try:
     import fcntl
@@ -122,7 +123,7 @@ def parse_verification_key(text: str, source: str) -> AuditorKey:
             "`plexichat-logs keys export-public`)"
         )
     public = unb64(data.get("public_key"), f"public_key in {source}")
-    mac = unb64(data.get("mac_key"), f"mac_key in {source}")
+    mac = unb64(data.get("mac_key"), f"mac_key in {source}", secret=True)
     if len(public) != 32 or len(mac) != 32:
         raise ValueError(f"invalid auditor key {source}: keys must be 32 bytes")
     return AuditorKey(public, mac, source)
@@ -217,11 +218,17 @@ class HostKeys:
         self.log_dir = Path(log_dir)
         self.key_dir = key_directory(log_dir, key_dir)
 
-    def start_stream(self, stream: str) -> StreamStart:
+    def start_stream(self, stream: str, prefix: str = "plexichat") -> StreamStart:
         """Sign a ladder link for a new stream and advance the host keys past it."""
         seed = secrets.token_bytes(32)
         n, host_mac = self._advance(
-            {"kind": "stream", "stream": stream, "pk": b64(public_of(seed))}
+            {
+                "kind": "stream",
+                "stream": stream,
+                "pk": b64(public_of(seed)),
+                "dir": str(self.log_dir.resolve()),
+                "prefix": prefix,
+            }
         )
         return StreamStart(n, stream_key(host_mac, stream), seed)
 
@@ -243,29 +250,28 @@ class HostKeys:
         return self._advance(fields)[0]
 
     def _advance(self, fields: dict[str, Any]) -> tuple[int, bytes]:
+        """Sign one link with the current step's key and move to the next step.
+
+        Crash-safe: the new state is saved (atomically) together with the link before the
+        link is appended, and a link a crash left unappended is appended first next time.
+        """
         init_keys(self.log_dir, self.key_dir)
+        ladder = self.key_dir / LADDER_FILE
         with _locked(self.key_dir):
-            state = orjson.loads((self.key_dir / HOST_FILE).read_bytes())
-            n = int(state["n"])
-            mac = unb64(state["mac"], "host MAC key")
-            seed = unb64(state["seed"], "host signing seed")
+            n, mac, seed, prev, pending = _read_state(self.key_dir / HOST_FILE)
+            if pending:
+                _append_link(ladder, pending)
             next_seed = secrets.token_bytes(32)
             link: dict[str, Any] = {
                 "v": 1,
                 "n": n,
                 **fields,
                 "next": b64(public_of(next_seed)),
-                "prev": state.get("prev", ""),
+                "prev": prev,
                 "time": iso_utc(time.time()),
             }
             link["sig"] = b64(Ed25519PrivateKey.from_private_bytes(seed).sign(canonical(link)))
             line = orjson.dumps(link)
-            fd = os.open(self.key_dir / LADDER_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                os.write(fd, line + b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             _save_state(
                 self.key_dir,
                 {
@@ -274,6 +280,65 @@ class HostKeys:
                     "mac": b64(evolve(mac, n)),
                     "seed": b64(next_seed),
                     "prev": hashlib.sha256(line).hexdigest(),
+                    "pending": line.decode(),
                 },
             )
+            _append_link(ladder, line.decode())
         return n, mac
+
+
+def _read_state(path: Path) -> tuple[int, bytes, bytes, str, str]:
+    """(step, MAC key, signing seed, previous link hash, link pending append) of a state
+    file; a damaged file is a ValueError that names the file, never the key material."""
+    try:
+        state = orjson.loads(path.read_bytes())
+        n, prev, pending = state["n"], state.get("prev", ""), state.get("pending", "")
+        mac = unb64(state["mac"], "host MAC key", secret=True)
+        seed = unb64(state["seed"], "host signing seed", secret=True)
+        valid = (
+            isinstance(n, int)
+            and n >= 0
+            and isinstance(prev, str)
+            and isinstance(pending, str)
+            and len(mac) == len(seed) == 32
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"the host key state {path} is damaged: restore it from a backup, or move the key "
+            "directory away to start a new ladder (verification then reports the break)"
+        )
+    return n, mac, seed, prev, pending
+
+
+def _append_link(path: Path, line: str) -> None:
+    """Append one link line whole (cutting a torn last line a crash left) unless the ladder
+    already ends with it."""
+    data = line.encode()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn line a crash left: cut it
+            back = os.pread(fd, min(size, MAX_LINE), size - min(size, MAX_LINE))
+            cut = back.rfind(b"\n")
+            size = size - len(back) + cut + 1 if cut >= 0 else 0
+            os.ftruncate(fd, size)
+        if size:
+            tail = os.pread(fd, min(size, len(data) + 2), size - min(size, len(data) + 2))
+            if tail.endswith(b"\n" + data + b"\n") or tail == data + b"\n":
+                return  # appended before a crash: nothing to do
+        done = 0
+        out = data + b"\n"
+        try:
+            while done < len(out):
+                written = os.pwrite(fd, out[done:], size + done)
+                if written <= 0:
+                    raise OSError(errno.EIO, "no progress writing the key ladder")
+                done += written
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)

@@ -10,7 +10,7 @@ import orjson
 
 from .._core.errors import error_reporter
 from ..sinks.segments import Segment, open_segment
-from ._format import CONTROL_PREFIX, split_line
+from ._format import CONTROL_PREFIX, MAX_LINE, seq_of, split_line
 from ._keys import HOST_FILE, HostKeys, key_directory
 
 __all__ = ["announce_prune"]
@@ -22,7 +22,7 @@ def _walk(path: Path) -> tuple[int, int, bytes, int, str] | None:
     head = b""
     public = ""
     with open_segment(path) as fh:
-        for number, raw in enumerate(fh, 1):
+        for number, raw in enumerate(iter(lambda: fh.readline(MAX_LINE), b""), 1):
             if not raw.endswith(b"\n"):
                 break
             parts = split_line(raw)
@@ -40,8 +40,7 @@ def _walk(path: Path) -> tuple[int, int, bytes, int, str] | None:
             elif number == 1:
                 return None  # not a sealed segment
             else:
-                cut = body.rfind(b',"seq":')
-                seq = int(body[cut + 7 :]) if cut >= 0 else seq
+                seq = seq_of(body) or seq
             head = hashlib.sha256(head + body).digest()
     return (file, seq, head, epoch, public) if file else None
 
@@ -65,7 +64,7 @@ def announce_prune(log_dir: Path, path: Path, key_dir: Path | None = None) -> bo
         HostKeys(Path(log_dir), key_dir).record_prune(
             seg.stream, file, seq, head.hex(), epoch, public
         )
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any damage (zlib/zstd too): report, go on
         error_reporter.report(
             "prune", f"cannot sign the prune announcement for {Path(path).name}: {exc}"
         )

@@ -64,6 +64,8 @@ class VerifyReport:
     notes: list[str] = field(default_factory=list)
     live_streams: int = 0
     """Streams still being written (their unsealed tail is not a finding)."""
+    key_on_host: bool = False
+    """The key was found in the host's key folder (proves less than one kept offline)."""
 
     @property
     def ok(self) -> bool:
@@ -81,5 +83,6 @@ class VerifyReport:
             "checkpoints": self.checkpoints,
             "live_streams": self.live_streams,
             "key": self.key,
+            "key_on_host": self.key_on_host,
             "notes": list(self.notes),
         }

@@ -50,10 +50,12 @@ class _State:
 class Sealer:
     """Chain state, MAC key and signing key of one stream."""
 
-    def __init__(self, directory: Path, stream: str, options: IntegrityOptions) -> None:
+    def __init__(
+        self, directory: Path, stream: str, options: IntegrityOptions, prefix: str = "plexichat"
+    ) -> None:
         self.stream = stream
         self.options = options
-        start = HostKeys(directory, options.key_directory).start_stream(stream)
+        start = HostKeys(directory, options.key_directory).start_stream(stream, prefix)
         self.ladder_index = start.ladder_index
         self._s = _State(GENESIS, 0, start.mac_key, start.sign_seed, "", Tagger(start.mac_key))
         self._last_checkpoint = time.monotonic()

@@ -8,54 +8,47 @@ header's file number, never by name or mtime; compressed segments are read decom
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
 
-from ..sinks.segments import Segment, list_segments, open_segment, segment_in_use, stream_alive
+from ..sinks.segments import Segment, open_segment, segment_in_use, stream_alive
 from ._format import (
     CONTROL_PREFIX,
     GENESIS,
+    MAX_LINE,
     TAG_KEY,
     TAG_LEN,
     Tagger,
     canonical,
     evolve,
+    seq_of,
     split_line,
     unb64,
 )
 from ._ladder import Ladder, Prune, StreamTrust, verify_signature
 from ._report import Finding, VerifyReport
+from ._walk import header_of, stream_files
 
 __all__ = ["verify_stream"]
 
 _RECENT = 1024
+_ROTATION_GRACE = 0.05
+"""How long to wait for a live writer's next segment after a rotation."""
+_RELISTS = 20
+"""How often a stream that rotated while being verified is listed again."""
 _TAG_AT = len(TAG_KEY)
 _TAIL = TAG_LEN + 1
 
 
 class _Stop(Exception):  # noqa: N818 - control flow, not an error
     """The stream's first finding was recorded: stop verifying it."""
-
-
-def _header_of(seg: Segment) -> dict[str, Any] | None:
-    try:
-        with open_segment(seg.path) as fh:
-            first = fh.readline()
-    except (OSError, EOFError):
-        return None
-    if not first.startswith(CONTROL_PREFIX):
-        return None
-    parts = split_line(first)
-    try:
-        value = orjson.loads(parts[0] + b"}") if parts else None
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) and value.get("$integrity") == "header" else None
 
 
 def _compressed(seg: Segment) -> Segment | None:
@@ -66,16 +59,6 @@ def _compressed(seg: Segment) -> Segment | None:
     return None
 
 
-def _seq_of(body: bytes) -> int | None:
-    cut = body.rfind(b',"seq":')
-    if cut < 0:
-        return None
-    try:
-        return int(body[cut + 7 :])
-    except ValueError:
-        return None
-
-
 class _Stream:
     """Verification state of one stream."""
 
@@ -83,38 +66,35 @@ class _Stream:
         self,
         stream: str,
         trust: StreamTrust,
-        prune: Prune | None,
+        prunes: dict[int, Prune],
         report: VerifyReport,
         witness: dict[str, Any] | None,
     ) -> None:
         self.stream = stream
+        self.trust = trust
+        self.prunes = prunes
         self.report = report
         self.witness = witness
         self.mac = trust.mac_key
-        self.public = trust.public_key
+        self.public: bytes | None = trust.public_key
         self.head = GENESIS
         self.epoch = 0
         self.last_seq = 0
         self.next_file = 1
         self.cp_hash = ""
-        if prune is not None:  # retention deleted the start: continue from the signed cut
-            self.head, self.last_seq, self.next_file = prune.head, prune.seq, prune.file + 1
-            self.epoch, self.public = prune.epoch, prune.public_key
-            if self.mac is not None:
-                for e in range(prune.epoch):
-                    self.mac = evolve(self.mac, e)
-            self.cp_hash = "*"  # the previous checkpoint went with the pruned files
         self.tagger = Tagger(self.mac) if self.mac is not None else None
-        self.sealed_seq = self.last_seq
+        self.sealed_seq = 0
         self.closed = False
         self.last_was_checkpoint = False
-        self.max_epoch_seen = prune.epoch - 1 if prune is not None else -1
-        self.pruned_to = prune.file if prune is not None else 0
+        self.last_reason = ""
+        self.max_epoch_seen = -1
         self.recent: deque[bytes] = deque(maxlen=_RECENT)
         """The tags of the last records, newest last (``recent[-1]`` is ``last_seq``'s)."""
         self.file = ""
         self.lineno = 0
-        self.interval_start = self.last_seq + 1
+        self.interval_start = 1
+        self.still_rotating = False
+        self.relist: Callable[[], list[tuple[int, Segment]]] = list
 
     # --- findings --------------------------------------------------------------------------
 
@@ -128,25 +108,93 @@ class _Stream:
 
     # --- driving ---------------------------------------------------------------------------
 
-    def run(self, segs: list[Segment]) -> None:
-        numbered = [((_header_of(s) or {}).get("file", s.index), s) for s in segs]
-        ordered = [
-            s for n, s in sorted(numbered, key=lambda p: (p[0], p[1].index)) if n > self.pruned_to
-        ]
-        if not ordered:
-            return
+    def run(
+        self,
+        files: list[tuple[int, Segment]],
+        relist: Callable[[], list[tuple[int, Segment]]],
+    ) -> None:
+        """Verify the files in order; a stream still rotating is followed to its newest file.
+
+        A directory listing is not atomic: a live writer's newest files can show up in it
+        while one created a moment earlier does not. A live stream is listed again before
+        a missing file counts as a gap.
+        """
+        last: Segment | None = None
+        self.relist = relist
+        queue, i, rounds = list(files), 0, 0
         try:
-            for i, seg in enumerate(ordered):
-                self.report.files += 1
-                self.file = str(seg.path)
-                self._file(seg, last=i == len(ordered) - 1)
-            self._end(ordered[-1])
+            while True:
+                while i < len(queue):
+                    number, seg = queue[i]
+                    i += 1
+                    if self.closed:
+                        self.file = str(seg.path)
+                        self.fail("INSERTED", "a segment after the stream's closing checkpoint")
+                    if number < self.next_file:
+                        continue  # already verified (listed again)
+                    if number > self.next_file and stream_alive(self.stream):
+                        fresh = [f for f in relist() if f[0] >= self.next_file]
+                        if fresh and fresh[0][0] < number and rounds <= _RELISTS:
+                            queue, i, rounds = fresh, 0, rounds + 1  # the listing missed it
+                            continue
+                    if number > self.next_file:
+                        self._resync(number, seg)
+                    self.report.files += 1
+                    self.file = str(seg.path)
+                    last = seg
+                    self._file(seg, last=i == len(queue))
+                if self.closed or self.last_reason != "rotate":
+                    break
+                rounds += 1
+                if rounds > _RELISTS:  # still rotating after every round: a busy live writer
+                    self.still_rotating = stream_alive(self.stream)
+                    break
+                queue, i = [f for f in relist() if f[0] >= self.next_file], 0
+                if not queue and stream_alive(self.stream):
+                    time.sleep(_ROTATION_GRACE)  # the writer creates the next file right away
+                    queue = [f for f in relist() if f[0] >= self.next_file]
+                if not queue:
+                    break
+            if last is not None:
+                self._end(last)
         except _Stop:
             return
+
+    def _resync(self, number: int, seg: Segment) -> None:
+        """Continue after deleted segments, from the signed prune of the one just before."""
+        self.file = str(seg.path)
+        missing = [f for f in range(self.next_file, number) if f not in self.prunes]
+        if missing:
+            what = f"file {missing[0]}" + (f"-{missing[-1]}" if len(missing) > 1 else "")
+            self.fail(
+                "GAP",
+                f"segment {what} of the stream is missing (deleted without a signed prune)",
+                self.last_seq + 1,
+                line=None,
+            )
+        prune = self.prunes[number - 1]
+        if prune.epoch < self.epoch or prune.seq < self.last_seq or prune.public_key is None:
+            self.fail(
+                "BAD_SIGNATURE",
+                f"the prune of file {prune.file} (ladder step {prune.ladder_index}) does not "
+                "continue the stream (its epoch, sequence number or key goes back)",
+                line=None,
+            )
+        if self.mac is not None:
+            for e in range(self.epoch, prune.epoch):
+                self.mac = evolve(self.mac, e)
+            self.tagger = Tagger(self.mac)
+        self.head, self.last_seq, self.epoch = prune.head, prune.seq, prune.epoch
+        self.public, self.cp_hash, self.next_file = prune.public_key, "*", number
+        self.sealed_seq = self.last_seq
+        self.interval_start = self.last_seq + 1
+        self.max_epoch_seen = max(self.max_epoch_seen, prune.epoch - 1)
+        self.recent.clear()
 
     def _file(self, seg: Segment, *, last: bool) -> None:
         self.lineno = 0
         self.last_was_checkpoint = False
+        self.last_reason = ""
         try:
             fh = open_segment(seg.path)
         except FileNotFoundError:  # compressed meanwhile: read the compressed file
@@ -156,13 +204,19 @@ class _Stream:
             seg = alt
             fh = open_segment(seg.path)
         except OSError as exc:
-            self.fail("GAP", f"cannot read the segment: {exc}", line=None)
+            self.fail("GAP", f"cannot read the segment: {exc.strerror or exc}", line=None)
         with fh:
-            lines: Iterator[bytes] = iter(fh)
+            lines: Iterator[bytes] = iter(functools.partial(fh.readline, MAX_LINE), b"")
             try:
                 self._lines(lines, seg, last=last)
-            except (OSError, EOFError) as exc:
-                self.fail("TRUNCATED", f"the compressed segment is damaged or cut: {exc}")
+            except _Stop:
+                raise
+            except Exception as exc:  # noqa: BLE001 - zlib/zstd/EOF errors of a damaged file
+                self.fail(
+                    "TRUNCATED",
+                    f"the segment cannot be read to its end (damaged or cut): {exc}",
+                    self.last_seq + 1,
+                )
         if not last and not self.last_was_checkpoint:
             self.fail(
                 "TRUNCATED",
@@ -191,6 +245,9 @@ class _Stream:
                         self._partial(raw, seg, last=last)
                         return
                     self._control(raw, lines)
+                    if self.closed and next(lines, None) is not None:
+                        self.lineno += 1
+                        self.fail("INSERTED", "a line after the stream's closing checkpoint")
                     head, last_seq = self.head, self.last_seq
                     icopy, ocopy = self._pad_copiers()
                     tail_is_record = False
@@ -216,7 +273,7 @@ class _Stream:
                 if not good:
                     last_seq -= 1
                     self.head, self.last_seq, self.lineno = head, last_seq, lineno
-                    self._anomaly(body, tag, _seq_of(body), h, lines)
+                    self._anomaly(body, tag, seq_of(body), h, lines)
                 head = h
                 remember(tag)
                 records += 1
@@ -247,27 +304,42 @@ class _Stream:
         parts = split_line(raw)
         if parts is None:
             return None
-        return parts[0], parts[1], _seq_of(parts[0])
+        return parts[0], parts[1], seq_of(parts[0])
 
     def _anomaly(
         self, body: bytes, tag: bytes, seq: int | None, h: bytes, lines: Iterator[bytes]
     ) -> None:
+        """Classify a record whose sequence number or tag is wrong (always fails)."""
         expected = self.last_seq + 1
+        nxt = self._peek(lines)
+        # does the next line verify as if this one were not there?
+        skip_ok = (
+            nxt is not None and nxt[2] == expected and self._tag_ok(self._chain(nxt[0]), nxt[1])
+        )
         if seq is None:
+            if skip_ok:
+                self.fail("INSERTED", f"a line the writer did not write, before seq {expected}")
             self.fail("MODIFIED", "the record's sequence number is unreadable")
         if seq < expected:
             back = self.last_seq - seq + 1  # how far back seq's own tag is
             if 0 < back <= len(self.recent) and self.recent[-back] == tag:
                 self.fail("DUPLICATE", f"seq {seq} appears a second time", seq)
+            if skip_ok:
+                self.fail("INSERTED", f"a line with seq {seq} the writer did not write here", seq)
             self.fail("REORDERED", f"seq {seq} comes after seq {self.last_seq}", seq)
-        nxt = self._peek(lines)
         if seq > expected:
             if nxt is not None and nxt[2] == expected:
+                if (
+                    skip_ok
+                    and seq == expected + 1
+                    and not self._tag_ok(hashlib.sha256(self._chain(nxt[0]) + body).digest(), tag)
+                ):  # it is not the real next record moved up either
+                    self.fail("INSERTED", f"a forged line with seq {seq} before seq {expected}")
                 self.fail("REORDERED", f"seq {seq} comes before seq {expected}", seq)
             missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}-{seq - 1}"
             self.fail("DELETED", f"{missing} missing before seq {seq}", expected)
         # right sequence number, wrong tag: edited, or a forged line pushed in
-        if nxt is not None and nxt[2] == seq and self._tag_ok(self._chain(nxt[0]), nxt[1]):
+        if skip_ok:
             self.fail("INSERTED", f"a forged line with seq {seq} precedes the real one", seq)
         self.fail("MODIFIED", f"the bytes of seq {seq} changed (its tag does not verify)", seq)
 
@@ -281,12 +353,14 @@ class _Stream:
         self.fail("INSERTED", "a line without an integrity tag (not written by the stream)")
 
     def _partial(self, raw: bytes, seg: Segment, *, last: bool) -> None:
+        if len(raw) >= MAX_LINE:
+            self.fail("INSERTED", f"a line longer than {MAX_LINE} bytes (never written whole)")
         if last and segment_in_use(seg.path):
             return  # a line being written right now
         self.fail(
             "TORN",
             f"the last line is incomplete ({len(raw)} bytes without a newline): the writer "
-            "stopped mid-write (a crash or kill), not tampering",
+            "stopped mid-write (a crash or kill), or the end of the file was cut off",
             seq=self.last_seq + 1,
         )
 
@@ -360,12 +434,22 @@ class _Stream:
             self.fail("DELETED", f"the segment starts at seq {first}, after {self.last_seq}")
         if fields.get("prev_head") != self.head.hex():
             self.fail("MODIFIED", "the segment does not continue the chain of the previous one")
+        if fields.get("epoch") != self.epoch:
+            self.fail(
+                "MODIFIED", f"the header says epoch {fields.get('epoch')!r}, not {self.epoch}"
+            )
+        if fields.get("ladder") != self.trust.ladder_index:
+            self.fail(
+                "BAD_SIGNATURE",
+                f"the header names ladder step {fields.get('ladder')!r}, but the stream started "
+                f"at step {self.trust.ladder_index}",
+            )
         self.next_file = file + 1
         self.last_was_checkpoint = False
 
     def _checkpoint(self, fields: dict[str, Any]) -> None:
         seq = fields.get("seq")
-        if not verify_signature(self.public, fields):
+        if self.public is None or not verify_signature(self.public, fields):
             self.fail(
                 "BAD_SIGNATURE",
                 f"checkpoint (epoch {fields.get('epoch')}) is not signed by the stream's key "
@@ -387,7 +471,10 @@ class _Stream:
         if self.cp_hash not in ("*", fields.get("prev")):
             self.fail("DELETED", "a checkpoint before this one is missing")
         self._witness_check(fields)
-        self.public = unb64(fields.get("next"), "next checkpoint key")
+        try:
+            self.public = unb64(fields.get("next"), "next checkpoint key")
+        except ValueError:
+            self.fail("BAD_SIGNATURE", "the checkpoint's next key is malformed")
         if self.mac is not None:
             self.mac = evolve(self.mac, self.epoch)
             self.tagger = Tagger(self.mac)
@@ -395,9 +482,10 @@ class _Stream:
         self.cp_hash = hashlib.sha256(canonical(fields)).hexdigest()
         self.sealed_seq = self.last_seq
         self.interval_start = self.last_seq + 1
-        self.max_epoch_seen = int(fields.get("epoch", -1))
+        self.max_epoch_seen = self.epoch - 1
         self.report.checkpoints += 1
         self.last_was_checkpoint = True
+        self.last_reason = str(fields.get("reason", ""))
         if fields.get("reason") == "close":
             self.closed = True
 
@@ -416,22 +504,36 @@ class _Stream:
 
     # --- the end of the stream -------------------------------------------------------------
 
+    def _writing(self, last: Segment) -> bool:
+        """Whether the writer still holds the last file read, or has moved on to a newer one
+        (it rotated after that file was read to its end)."""
+        return segment_in_use(last.path) or any(n >= self.next_file for n, _ in self.relist())
+
     def _end(self, last: Segment) -> None:
         witness = self.witness
-        if witness is not None and int(witness.get("epoch", -1)) > self.max_epoch_seen:
+        w_epoch = witness.get("epoch") if witness is not None else None
+        if type(w_epoch) is int and w_epoch > self.max_epoch_seen:
             self.fail(
                 "TRUNCATED",
-                f"the witness holds checkpoint epoch {witness.get('epoch')} (seq "
-                f"{witness.get('seq')}) that the directory lacks: the stream was cut or the "
-                "directory replaced by an older copy",
-                witness.get("seq") if isinstance(witness.get("seq"), int) else None,
+                f"the witness holds checkpoint epoch {w_epoch} (seq {witness.get('seq')!r}) "  # type: ignore[union-attr]
+                "that the directory lacks: the stream was cut or the directory replaced by "
+                "an older copy",
+                None,
                 line=None,
             )
         if self.closed:
             return
-        if stream_alive(self.stream) and segment_in_use(last.path):
+        if self.still_rotating or (stream_alive(self.stream) and self._writing(last)):
             self.report.live_streams += 1
             return
+        if self.last_reason == "rotate":
+            self.fail(
+                "GAP",
+                f"segment {self.next_file} and any later ones are missing: file "
+                f"{self.next_file - 1} ends with a rotation, so the stream went on",
+                self.last_seq + 1,
+                line=None,
+            )
         unsealed = self.last_seq - self.sealed_seq
         self.fail(
             "UNSEALED",
@@ -449,44 +551,40 @@ def verify_stream(
     ladder: Ladder,
     report: VerifyReport,
     witness: dict[str, Any] | None,
+    relist: Callable[[], list[Segment]] | None = None,
 ) -> None:
-    """Verify one stream's segments, appending at most one finding to ``report``."""
+    """Verify one stream's segments, appending at most one finding (plus copies and strays
+    found among its files) to ``report``.
+
+    Args:
+        stream: the stream id.
+        segs: every segment file of the stream in the directory (any prefix).
+        ladder: the verified key ladder.
+        report: where findings and counts go.
+        witness: the witness's newest checkpoint of the stream, if any.
+        relist: lists the stream's files again (to follow a live stream that rotates).
+    """
     trust = ladder.streams.get(stream)
     if trust is None:
         first = segs[0]
-        header = _header_of(first)
+        header = header_of(first)
         report.files += len(segs)
-        if header is None:
-            report.findings.append(
-                Finding(
-                    "UNSEALED",
-                    str(first.path),
-                    None,
-                    None,
-                    stream,
-                    "not sealed: written with integrity off (no segment header)",
-                )
-            )
-        else:
-            report.findings.append(
-                Finding(
-                    "BAD_SIGNATURE",
-                    str(first.path),
-                    1,
-                    None,
-                    stream,
-                    "the stream's start is not in the verified key ladder: its keys cannot be "
-                    "trusted (ladder cut or replaced, or a foreign stream)",
-                )
-            )
+        detail = (
+            "not sealed: written with integrity off (no segment header)"
+            if header is None
+            else "the stream's start is not in the verified key ladder: its keys cannot be "
+            "trusted (ladder cut or replaced, or a foreign stream)"
+        )
+        kind = "UNSEALED" if header is None else "BAD_SIGNATURE"
+        report.findings.append(Finding(kind, str(first.path), None, None, stream, detail))
         return
-    _Stream(stream, trust, ladder.prunes.get(stream), report, witness).run(segs)
+    numbers: dict[Path, int] = {}
+    files, strays = stream_files(stream, segs, trust.prefix, numbers)
+    report.findings.extend(strays)
 
+    def again() -> list[tuple[int, Segment]]:
+        if relist is None:
+            return []
+        return stream_files(stream, relist(), trust.prefix, numbers)[0]
 
-def streams_of(directory: Path, prefix: str | None) -> dict[str, list[Segment]]:
-    """The structured segment files of a directory, by stream."""
-    return {
-        stream: [s for s in segs if s.structured]
-        for stream, segs in list_segments(Path(directory), prefix).items()
-        if any(s.structured for s in segs)
-    }
+    _Stream(stream, trust, ladder.prunes.get(stream, {}), report, witness).run(files, again)

@@ -24,7 +24,7 @@ from typing import Any
 
 from .._core.errors import error_reporter
 from .._core.levels import SECURITY, level_name
-from ..integrity._format import TAG_LEN
+from ..integrity._format import TAG_LEN, seq_of
 from ..integrity._sealer import IntegrityOptions, Sealer
 from .segments import lock_segment, new_stream_id, segment_name
 
@@ -39,8 +39,9 @@ CHECKPOINT_RESERVE = 640
 """Bytes a sealed segment keeps free under ``rotation_size`` for its closing checkpoint."""
 
 
-def _seq_of(body: bytes) -> int:
-    return int(body[body.rfind(b":") + 1 :])
+def _seq(body: bytes) -> int:
+    """The sequence number of a body this writer built (it always ends with one)."""
+    return seq_of(body) or 0
 
 
 class SegmentWriter:
@@ -82,6 +83,7 @@ class SegmentWriter:
         self._torn = False
         self._final = False
         self._sealer: Sealer | None = None
+        self._needs_header = False
         self._lost: list[list[int]] = []
         self._lost_count = 0
         self.os_write: Callable[[int, bytes | memoryview], int] = os.write
@@ -141,7 +143,7 @@ class SegmentWriter:
         """Append one serialized event: :meth:`write_batch` for a single record, minus the
         batch machinery (the synchronous sink's path)."""
         fd = self._fd
-        if fd < 0 or self._pending or self._lost or not self.structured:
+        if fd < 0 or self._pending or self._lost or self._needs_header or not self.structured:
             self.write_batch([(levelno, data)])
             return
         seq = self.seq + 1
@@ -189,6 +191,10 @@ class SegmentWriter:
             exc.plexi_buf = [line]  # type: ignore[attr-defined]
             exc.plexi_head = head  # type: ignore[attr-defined]
             self._failed(exc, [(levelno, body)], 0)
+            return
+        self.written_seq = seq
+        if sealer is not None:
+            sealer.unsealed += 1
 
     def flush_pending(self) -> bool:
         """Try to write what earlier failures left buffered; True when nothing is left."""
@@ -202,7 +208,7 @@ class SegmentWriter:
     def tick(self) -> None:
         """Write a checkpoint when one is due (interval or idle heartbeat)."""
         sealer = self._sealer
-        if sealer is None or self._fd < 0 or self._pending or self._final:
+        if sealer is None or self._fd < 0 or self._pending or self._final or self._needs_header:
             return
         reason = sealer.due()
         if reason is not None:
@@ -227,7 +233,11 @@ class SegmentWriter:
         """Write what can be written, seal the current segment and close it, for good."""
         self._retry_at = 0.0
         self.flush_pending()
-        if self._fd >= 0 and self._sealer is not None and not self._pending and not self._final:
+        if (
+            self._fd >= 0
+            and self._sealer is not None
+            and not (self._pending or self._final or self._needs_header)
+        ):
             try:
                 self._checkpoint("close")
             except OSError as exc:
@@ -283,6 +293,8 @@ class SegmentWriter:
                 self._size += newline
                 self.bytes_written += newline
                 self._torn = False
+            if self._needs_header:
+                self._write_header()
             if self._lost and self._sealer is not None:
                 self._announce_loss()
             size = self._size
@@ -322,7 +334,7 @@ class SegmentWriter:
             exc.plexi_head = head  # type: ignore[attr-defined]
             raise
         if self.structured:
-            self.written_seq = _seq_of(lines[end - 1][1])
+            self.written_seq = _seq(lines[end - 1][1])
         if sealer is not None:
             sealer.unsealed += end - start
 
@@ -394,7 +406,7 @@ class SegmentWriter:
             lvl = rest[0][0]
             self.written[lvl] = self.written.get(lvl, 0) + 1
             if self.structured:
-                self.written_seq = _seq_of(rest[0][1])
+                self.written_seq = _seq(rest[0][1])
             rest = rest[1:]
             whole += 1
         sealer = self._sealer
@@ -453,7 +465,7 @@ class SegmentWriter:
         self._pending_bytes -= len(body)
         self.dropped[levelno] = self.dropped.get(levelno, 0) + 1
         if self.structured and self.integrity is not None:
-            seq = _seq_of(body)
+            seq = _seq(body)
             if self._lost and self._lost[-1][1] == seq - 1:
                 self._lost[-1][1] = seq
             else:
@@ -481,8 +493,8 @@ class SegmentWriter:
         if self._sealer is not None or self.integrity is None:
             return
         try:
-            self._sealer = Sealer(self.directory, self.stream, self.integrity)
-        except (OSError, ValueError, KeyError) as exc:
+            self._sealer = Sealer(self.directory, self.stream, self.integrity, self.prefix)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             self.integrity = None
             error_reporter.report(
                 "integrity",
@@ -523,9 +535,16 @@ class SegmentWriter:
         if self.integrity is not None and self._size == 0:
             self._start_sealing()
             if self._sealer is not None:
-                index, first = self.index, self.written_seq + 1
-                self._control(lambda s: (s.header(index, first), None))
-                self._fresh_size = self._size  # a header alone never triggers a rotation
+                self._needs_header = True
+                self._write_header()
+
+    def _write_header(self) -> None:
+        """Write the segment's header line (again, after a failure; records never go
+        before it)."""
+        index, first = self.index, self.written_seq + 1
+        self._control(lambda s: (s.header(index, first), None))
+        self._needs_header = False
+        self._fresh_size = self._size  # a header alone never triggers a rotation
 
     def _rotate(self) -> None:
         old = self.path
