@@ -850,3 +850,11 @@ def test_get_logging_config_returns_a_copy() -> None:
     get_logging_config().level = "DEBUG"
     assert get_logging_config().level == "INFO"
     assert not get_logger("copy").isEnabledFor(logging.DEBUG)
+
+
+def test_an_invalid_secret_setting_is_never_echoed() -> None:
+    """A secret field that fails validation is named, its value masked in the error."""
+    with pytest.raises(ConfigError) as caught:
+        configure_logging(alert_smtp_password=["s3cr3t-value"], console_enabled=False)
+    assert "alert_smtp_password=**********" in str(caught.value)
+    assert "s3cr3t-value" not in str(caught.value)

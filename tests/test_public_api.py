@@ -72,6 +72,18 @@ EXPECTED = {
     ],
     "plexichat.core.logging.testing": ["MemorySink", "capture_logs", "read_log_records"],
     "plexichat.core.logging.cli": ["build_parser", "main"],
+    "plexichat.core.logging.integrity": [
+        "AUDITOR_KEY_ENV",
+        "AuditorKey",
+        "FINDING_KINDS",
+        "Finding",
+        "VerifyReport",
+        "announce_prune",
+        "export_public_key",
+        "init_keys",
+        "resolve_key",
+        "verify_directory",
+    ],
 }
 
 

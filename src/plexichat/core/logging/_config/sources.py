@@ -242,5 +242,18 @@ def _explain(exc: ValidationError, values: Mapping[str, Any], sources: Mapping[s
         if err.get("type") == "literal_error":
             msg = f"allowed are {msg.removeprefix('Input should be ')}"
         source = sources.get(field, "code")
-        lines.append(f"{field}={redact_url(value)!r} (from {source}): {msg}")
+        shown = "**********" if _is_secret(field) else repr(redact_url(value))
+        lines.append(f"{field}={shown} (from {source}): {msg}")
     return "invalid logging configuration: " + "; ".join(lines)
+
+
+def _is_secret(field: str) -> bool:
+    """Whether a field holds a secret (a SecretStr setting): its value is never echoed."""
+    from pydantic import SecretStr
+
+    from .model import LoggingConfig
+
+    info = LoggingConfig.model_fields.get(field)
+    if info is None:
+        return False
+    return SecretStr in getattr(info.annotation, "__args__", (info.annotation,))
