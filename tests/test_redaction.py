@@ -370,3 +370,14 @@ def test_default_redaction_keeps_clean_events_unchanged() -> None:
     context = {"request_id": "req_1", "n": 3}
     event: dict[str, Any] = {"message": "ok", "context": context}
     assert Redactor()(event)["context"] is context
+
+
+def test_sql_placeholders_after_a_secret_word_are_kept() -> None:
+    """A statement shape such as ``WHERE secret = ?`` keeps its placeholder (nothing to hide);
+    a real value after the same word is still masked."""
+    from plexichat.core.logging.security.redaction import Redactor
+
+    shape = Redactor()({"message": "SELECT id FROM t WHERE secret = ? AND password=?"})
+    assert shape["message"] == "SELECT id FROM t WHERE secret = ? AND password=?"
+    real = Redactor()({"message": "login with password=hunter2 failed"})
+    assert "hunter2" not in real["message"]

@@ -89,7 +89,7 @@ def _key_words(extra_keys: Iterable[str]) -> str:
 def _key_value_regex(words: str) -> re.Pattern[str]:
     return re.compile(
         r"(\b[\w-]*?(?:" + words + r")[\"']?\s*[=:]\s*)"
-        r"(?!\[REDACTED)(\"[^\"]*\"|'[^']*'"
+        r"(?!\[REDACTED)(?!\?(?:[\s,;)&]|$))(\"[^\"]*\"|'[^']*'"
         r"|(?:basic|bearer|digest|negotiate|token)\s+[^\s,;&\"'}\]]+|[^\s,;&\"'}\]]+)",
         re.IGNORECASE,
     )
