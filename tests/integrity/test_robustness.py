@@ -183,7 +183,7 @@ def test_a_damaged_host_state_is_reported_and_the_stream_written_unsealed(
 def test_verifying_a_live_stream_that_rotates_raises_no_false_alarm(tmp_path: Path) -> None:
     """While a writer rotates several times a second, verification reports nothing."""
     log_dir = tmp_path / "logs"
-    configure_logging(directory=log_dir, rotation_size="4 KB", **QUIET)
+    configure_logging(directory=log_dir, rotation_size="16 KB", **QUIET)
     get_logger("busy").info("first")
     stop = threading.Event()
 

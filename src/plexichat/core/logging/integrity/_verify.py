@@ -39,6 +39,9 @@ from ._walk import header_of, stream_files
 __all__ = ["verify_stream"]
 
 _RECENT = 1024
+_DIRECT_READ = 256 * 1024 * 1024
+"""Plain segments up to this size are read line by line without a length limit (a line
+cannot be longer than its file); larger or compressed ones with a bounded readline."""
 _ROTATION_GRACE = 0.05
 """How long to wait for a live writer's next segment after a rotation."""
 _RELISTS = 20
@@ -49,6 +52,13 @@ _TAIL = TAG_LEN + 1
 
 class _Stop(Exception):  # noqa: N818 - control flow, not an error
     """The stream's first finding was recorded: stop verifying it."""
+
+
+def _size(seg: Segment) -> int:
+    try:
+        return seg.path.stat().st_size
+    except OSError:
+        return _DIRECT_READ + 1
 
 
 def _compressed(seg: Segment) -> Segment | None:
@@ -89,7 +99,7 @@ class _Stream:
         self.last_reason = ""
         self.max_epoch_seen = -1
         self.recent: deque[bytes] = deque(maxlen=_RECENT)
-        """The tags of the last records, newest last (``recent[-1]`` is ``last_seq``'s)."""
+        """The last record lines, newest last (``recent[-1]`` is ``last_seq``'s)."""
         self.file = ""
         self.lineno = 0
         self.interval_start = 1
@@ -133,8 +143,11 @@ class _Stream:
                     if number < self.next_file:
                         continue  # already verified (listed again)
                     if number > self.next_file and stream_alive(self.stream):
+                        if rounds > _RELISTS:  # a writer outrunning us: verify it later
+                            self.still_rotating = True
+                            break
                         fresh = [f for f in relist() if f[0] >= self.next_file]
-                        if fresh and fresh[0][0] < number and rounds <= _RELISTS:
+                        if fresh and fresh[0][0] < number:
                             queue, i, rounds = fresh, 0, rounds + 1  # the listing missed it
                             continue
                     if number > self.next_file:
@@ -143,7 +156,7 @@ class _Stream:
                     self.file = str(seg.path)
                     last = seg
                     self._file(seg, last=i == len(queue))
-                if self.closed or self.last_reason != "rotate":
+                if self.closed or self.still_rotating or self.last_reason != "rotate":
                     break
                 rounds += 1
                 if rounds > _RELISTS:  # still rotating after every round: a busy live writer
@@ -206,7 +219,11 @@ class _Stream:
         except OSError as exc:
             self.fail("GAP", f"cannot read the segment: {exc.strerror or exc}", line=None)
         with fh:
-            lines: Iterator[bytes] = iter(functools.partial(fh.readline, MAX_LINE), b"")
+            lines: Iterator[bytes]
+            if seg.compression is None and _size(seg) <= _DIRECT_READ:
+                lines = iter(fh)  # no line can be longer than the (small enough) file
+            else:
+                lines = iter(functools.partial(fh.readline, MAX_LINE), b"")
             try:
                 self._lines(lines, seg, last=last)
             except _Stop:
@@ -227,8 +244,9 @@ class _Stream:
 
     def _lines(self, lines: Iterator[bytes], seg: Segment, *, last: bool) -> None:
         """The hot loop: records are checked with local state (the HMAC inlined from its
-        precomputed pads); anything else (control lines, anomalies, the end of the file)
-        takes the slow path with the state synced back."""
+        precomputed pads, the expected end of the line compared in one go); anything else
+        (control lines, anomalies, the end of the file) takes the slow path with the state
+        synced back."""
         sha256 = hashlib.sha256
         hexlify = binascii.hexlify
         control, tag_key, tail, end = CONTROL_PREFIX, TAG_KEY, _TAIL, b'"}\n'
@@ -253,29 +271,32 @@ class _Stream:
                     tail_is_record = False
                     continue
                 cut = len(raw) - tail
-                if cut <= 0 or not raw.startswith(tag_key, cut) or raw[-3:] != end:
-                    self.head, self.last_seq, self.lineno = head, last_seq, lineno
-                    self._untagged(raw)
                 body = raw[:cut]
                 h = sha256(head + body).digest()
-                tag = raw[-35:-3]
                 last_seq += 1
-                try:
-                    good = int(body[body.rfind(b":") + 1 :]) == last_seq
-                except ValueError:
-                    good = False
-                if icopy is not None and good:
+                if icopy is not None:  # the tag and its frame: one comparison
                     inner = icopy()
                     inner.update(h)
                     outer = ocopy()
                     outer.update(inner.digest())
-                    good = hexlify(outer.digest()[:16]) == tag
+                    good = (
+                        cut > 0
+                        and raw[cut:] == b',"tag":"%b"}\n' % hexlify(outer.digest()[:16])
+                        and body.endswith(b'"seq":%d' % last_seq)
+                    )
+                else:  # public key only: the frame and the order here, the chain at checkpoints
+                    good = (
+                        cut > 0
+                        and raw.startswith(tag_key, cut)
+                        and raw[-3:] == end
+                        and body.endswith(b'"seq":%d' % last_seq)
+                    )
                 if not good:
                     last_seq -= 1
                     self.head, self.last_seq, self.lineno = head, last_seq, lineno
-                    self._anomaly(body, tag, seq_of(body), h, lines)
+                    self._bad_record(raw, lines)
                 head = h
-                remember(tag)
+                remember(raw)
                 records += 1
                 tail_is_record = True
         finally:
@@ -283,6 +304,14 @@ class _Stream:
             self.report.records += records
         if tail_is_record:
             self.last_was_checkpoint = False
+
+    def _bad_record(self, raw: bytes, lines: Iterator[bytes]) -> NoReturn:
+        """A record line that failed the fast checks: untagged, or an anomaly to classify."""
+        parts = split_line(raw)
+        if parts is None:
+            self._untagged(raw)
+        body, tag = parts
+        self._anomaly(body, tag, seq_of(body), self._chain(body), lines, raw)
 
     def _pad_copiers(self) -> tuple[Any, Any]:
         """The ``copy`` methods of the current MAC key's pad states (None without a key)."""
@@ -307,8 +336,14 @@ class _Stream:
         return parts[0], parts[1], seq_of(parts[0])
 
     def _anomaly(
-        self, body: bytes, tag: bytes, seq: int | None, h: bytes, lines: Iterator[bytes]
-    ) -> None:
+        self,
+        body: bytes,
+        tag: bytes,
+        seq: int | None,
+        h: bytes,
+        lines: Iterator[bytes],
+        raw: bytes = b"",
+    ) -> NoReturn:
         """Classify a record whose sequence number or tag is wrong (always fails)."""
         expected = self.last_seq + 1
         nxt = self._peek(lines)
@@ -321,8 +356,8 @@ class _Stream:
                 self.fail("INSERTED", f"a line the writer did not write, before seq {expected}")
             self.fail("MODIFIED", "the record's sequence number is unreadable")
         if seq < expected:
-            back = self.last_seq - seq + 1  # how far back seq's own tag is
-            if 0 < back <= len(self.recent) and self.recent[-back] == tag:
+            back = self.last_seq - seq + 1  # how far back seq's own line is
+            if 0 < back <= len(self.recent) and self.recent[-back] == raw:
                 self.fail("DUPLICATE", f"seq {seq} appears a second time", seq)
             if skip_ok:
                 self.fail("INSERTED", f"a line with seq {seq} the writer did not write here", seq)
