@@ -21,9 +21,10 @@ EXPECTED = {
     "plexichat.core.logging.integrations.fastapi": [
         "LoggingMiddleware",
         "add_logging_middleware",
+        "add_metrics_route",
         "route_template",
     ],
-    "plexichat.core.logging.integrations.flask": ["EXTENSION_KEY", "init_app"],
+    "plexichat.core.logging.integrations.flask": ["EXTENSION_KEY", "add_metrics_route", "init_app"],
     "plexichat.core.logging.integrations.sqlalchemy": [
         "DEFAULT_LOGGER_NAME",
         "instrument_engine",

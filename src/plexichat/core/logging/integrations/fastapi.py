@@ -40,7 +40,7 @@ from ._http import (
     check_header_name,
 )
 
-__all__ = ["LoggingMiddleware", "add_logging_middleware", "route_template"]
+__all__ = ["LoggingMiddleware", "add_logging_middleware", "add_metrics_route", "route_template"]
 
 
 class LoggingMiddleware:
@@ -195,6 +195,24 @@ def add_logging_middleware(
         exclude_paths=exclude_paths,
         request_id_header=request_id_header,
     )
+
+
+def add_metrics_route(app: Starlette, path: str = "/metrics") -> None:
+    """Serve the metrics registry for Prometheus scrapes at ``path`` (GET).
+
+    Put it behind your own access control when the application is reachable from outside:
+    metrics carry no secrets but describe the application.
+    """
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from ..metrics.prometheus import exposition
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
+    app.add_route(path, metrics, methods=["GET"], include_in_schema=False)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -32,7 +32,7 @@ from ._http import (
     check_header_name,
 )
 
-__all__ = ["EXTENSION_KEY", "init_app"]
+__all__ = ["EXTENSION_KEY", "add_metrics_route", "init_app"]
 
 EXTENSION_KEY = "plexichat_logging"
 """The key of this integration in ``app.extensions``."""
@@ -135,3 +135,20 @@ def init_app(
     app.after_request_funcs.setdefault(None, []).insert(0, hooks.after)
     app.teardown_request_funcs.setdefault(None, []).insert(0, hooks.teardown)
     app.extensions[EXTENSION_KEY] = hooks
+
+
+def add_metrics_route(app: Flask, path: str = "/metrics") -> None:
+    """Serve the metrics registry for Prometheus scrapes at ``path`` (GET).
+
+    Put it behind your own access control when the application is reachable from outside:
+    metrics carry no secrets but describe the application.
+    """
+    from flask import Response
+
+    from ..metrics.prometheus import exposition
+
+    def plexichat_metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, mimetype=None, content_type=content_type)
+
+    app.add_url_rule(path, "plexichat_metrics", plexichat_metrics, methods=["GET"])

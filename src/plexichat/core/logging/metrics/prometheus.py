@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -28,7 +30,14 @@ from prometheus_client.registry import Collector
 
 from .registry import MetricsRegistry, Series, get_registry
 
-__all__ = ["CONTENT_TYPE", "RegistryCollector", "exposition", "prometheus_name"]
+__all__ = [
+    "CONTENT_TYPE",
+    "MetricsServer",
+    "RegistryCollector",
+    "exposition",
+    "prometheus_name",
+    "start_metrics_server",
+]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The ``Content-Type`` of the text exposition format."""
@@ -138,3 +147,39 @@ def exposition(registry: MetricsRegistry | None = None) -> tuple[bytes, str]:
     target = CollectorRegistry(auto_describe=False)
     target.register(RegistryCollector(registry))
     return generate_latest(target), CONTENT_TYPE
+
+
+class MetricsServer:
+    """A running ``/metrics`` HTTP endpoint (see :func:`start_metrics_server`)."""
+
+    def __init__(self, server: Any, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        self.port: int = server.server_address[1]
+        """The port it listens on (useful with ``port=0``)."""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening and join the serving thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout)
+
+
+def start_metrics_server(
+    port: int = 9464, addr: str = "127.0.0.1", registry: MetricsRegistry | None = None
+) -> MetricsServer:
+    """Serve the registry for Prometheus scrapes on ``http://addr:port/metrics``.
+
+    For applications without a web framework (with FastAPI or Flask, mount the route from
+    ``plexichat.core.logging.integrations`` instead). Binds to loopback unless told
+    otherwise; the metrics carry no secrets but do describe the application.
+
+    Raises:
+        OSError: the address is in use or cannot be bound.
+    """
+    from prometheus_client.exposition import start_http_server
+
+    target = CollectorRegistry(auto_describe=False)
+    target.register(RegistryCollector(registry))
+    server, thread = start_http_server(port, addr=addr, registry=target)
+    return MetricsServer(server, thread)
