@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -220,3 +221,59 @@ def test_timing_records_are_off_by_default() -> None:
     with capture_logs() as events, timer("op"):
         pass
     assert events == []
+
+
+def test_one_timer_object_shared_by_overlapping_tasks_times_each_block() -> None:
+    """A timer object used by two overlapping tasks records each task's own duration (the
+    start time is kept per task, not on the object)."""
+    shared = timer("shared_async")
+    long_done, short_started = asyncio.Event(), asyncio.Event()
+
+    async def long_block() -> None:
+        async with shared:
+            short_started.set()
+            await asyncio.sleep(0.3)
+        long_done.set()
+
+    async def short_block() -> None:
+        await short_started.wait()
+        await asyncio.sleep(0.1)  # enters while the long block is a third through
+        async with shared:
+            await asyncio.sleep(0.01)
+
+    async def main() -> None:
+        await asyncio.gather(long_block(), short_block())
+
+    asyncio.run(main())
+    summary = _series("shared_async").summary()
+    assert summary["count"] == 2
+    assert summary["max"] >= 0.29  # the long block was not cut short by the second entry
+    assert summary["min"] < 0.2
+
+
+def test_one_timer_object_shared_by_threads_times_each_block() -> None:
+    """Threads entering the same timer object each record their own block."""
+    shared = timer("shared_threads")
+    entered, done = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        with shared:
+            time.sleep(0.2)
+            entered.set()  # the other thread enters now, inside this block
+            done.wait(5)
+
+    def fast() -> None:
+        entered.wait(5)
+        with shared:
+            pass
+        done.set()
+
+    threads = [threading.Thread(target=slow), threading.Thread(target=fast)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    summary = _series("shared_threads").summary()
+    assert summary["count"] == 2
+    assert summary["max"] >= 0.19  # the slow block kept its own start
+    assert summary["min"] < 0.1

@@ -9,11 +9,13 @@ writes a PERFORMANCE record whose ``performance_data`` holds ``{name: seconds}``
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from threading import get_ident as _get_ident
 from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
@@ -158,16 +160,18 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         1
     """
 
-    __slots__ = ("_series", "_start", "name", "tags")
+    __slots__ = ("_series", "_starts", "name", "tags")
 
     def __init__(self, name: str, tags: Mapping[str, object] | None = None) -> None:
         self.name = name
         self.tags = tags
-        self._start = 0.0
+        self._starts: dict[int, float] = {}
+        """Start times by thread (sync) or task (async): one timer object may time blocks
+        in several threads or tasks at once."""
         self._series = _registry.histogram(name, tags, "seconds")  # fails fast if invalid
 
     def __enter__(self) -> timer:
-        self._start = _perf()
+        self._starts[_get_ident()] = _perf()
         return self
 
     def __exit__(
@@ -176,7 +180,7 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        elapsed = _perf() - self._start
+        elapsed = _perf() - self._starts.pop(_get_ident(), 0.0)
         if exc_type is None and not timing_options.log_timings:  # the common case, inlined
             series = self._series
             try:
@@ -189,7 +193,7 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         _done(self._series, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
 
     async def __aenter__(self) -> timer:
-        self._start = _perf()
+        self._starts[id(asyncio.current_task())] = _perf()
         return self
 
     async def __aexit__(
@@ -198,7 +202,7 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        elapsed = _perf() - self._start
+        elapsed = _perf() - self._starts.pop(id(asyncio.current_task()), 0.0)
         _done(self._series, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
