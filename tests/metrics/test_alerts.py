@@ -596,3 +596,25 @@ def test_value_within_threshold_while_idle_takes_no_lock(
         engine.observe(metric(1.0))
     engine.observe(metric(3.0))
     assert states(notices) == ["firing"]
+
+
+def test_values_that_concern_no_rule_never_build_a_metric() -> None:
+    """observe_value builds the PerformanceMetric only when a rule holds or follows a
+    series: the cost of rules on a busy metric stays a comparison per rule."""
+    from plexichat.core.logging.metrics.alerts import AlertEngine
+    from plexichat.core.logging.metrics.model import PerformanceMetric
+
+    engine = AlertEngine(clock=lambda: 100.0)
+    engine.add(PerformanceAlert("latency", 2.0, "gt", 10, callback=lambda m: None))
+    built: list[float] = []
+
+    def build(value: float) -> PerformanceMetric:
+        built.append(value)
+        return PerformanceMetric("latency", value, "seconds", 100.0, {}, {})
+
+    engine.observe_value("latency", 1.0, lambda: build(1.0))
+    engine.observe_value("other", 9.0, lambda: build(9.0))
+    assert built == []
+    engine.observe_value("latency", 3.0, lambda: build(3.0))  # holds: pending from now
+    engine.observe_value("latency", 1.0, lambda: build(1.0))  # follows the pending series
+    assert built == [3.0, 1.0]

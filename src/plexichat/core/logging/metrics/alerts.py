@@ -194,6 +194,22 @@ class AlertEngine:
 
     # --- evaluation ----------------------------------------------------------------------
 
+    def observe_value(
+        self, name: str, value: float, build: Callable[[], PerformanceMetric]
+    ) -> None:
+        """:meth:`observe` for a value not yet wrapped in a :class:`PerformanceMetric`:
+        ``build`` is called only when a rule of ``name`` holds or has a series to follow,
+        so values that concern no rule cost a comparison per rule and nothing else."""
+        rules = self._index.get(name)
+        if rules is None or value != value:
+            return
+        for rule in rules:
+            if rule.series or rule.op(value, rule.threshold):
+                break
+        else:
+            return
+        self.observe(build())
+
     def observe(self, metric: PerformanceMetric) -> None:
         """Evaluate the alerts of ``metric.name`` on ``metric.value``. Never raises.
 

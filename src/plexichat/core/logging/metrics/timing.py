@@ -59,8 +59,12 @@ def _finish(series: Histogram, value: float, now: float | None, meta: Mapping[st
     if now is None:
         return
     engine = get_alert_engine()
-    if engine.active and engine.watches(series.name):  # only watched metrics build one
-        engine.observe(PerformanceMetric(series.name, value, series.unit, now, series.tags, meta))
+    if engine.active and engine.watches(series.name):  # built only when a rule needs it
+        engine.observe_value(
+            series.name,
+            value,
+            lambda: PerformanceMetric(series.name, value, series.unit, now, series.tags, meta),
+        )
 
 
 def record_metric(
