@@ -205,9 +205,30 @@ class _Walker:
         except Exception as exc:  # noqa: BLE001 - hostile container: never leak, never raise
             return f"<unredactable {type(value).__name__}: {type(exc).__name__}>"
 
+    def _clean(self, value: dict[Any, Any]) -> bool:
+        """Whether a plain dict is known to hold nothing to mask: every key already seen and
+        not secret, every value a scalar or a string already found clean (the usual
+        context of a hot logging call, decided with one lookup per item)."""
+        known = self._matcher._cache
+        scanner = self._scanner
+        clean = scanner._clean if scanner is not None else None
+        scalars = _SCALARS
+        for key, item in value.items():
+            if known.get(key) is not False:
+                return False
+            kind = type(item)
+            if kind is str:
+                if clean is not None and item not in clean:
+                    return False
+            elif kind not in scalars:
+                return False
+        return True
+
     def _mapping(self, value: Mapping[Any, Any], depth: int, seen: set[int]) -> Any:
         """The masked mapping; a plain dict with nothing to mask is returned as it is."""
         plain = type(value) is dict
+        if plain and not self._copy and self._clean(value):  # type: ignore[arg-type]
+            return value
         out: dict[Any, Any] | None = None if plain and not self._copy else {}
         matcher = self._matcher
         known = matcher._cache
