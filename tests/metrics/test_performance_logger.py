@@ -126,3 +126,18 @@ def test_facade_exposes_the_recording_functions() -> None:
         pass
     performance_logger.record_metric("x", 1.0, "count")
     assert {m["name"] for m in performance_logger.get_metrics()} == {"op", "x"}
+
+
+def test_a_decorated_function_never_called_is_not_listed() -> None:
+    """Decorating creates the series up front (to check the name); get_metrics lists it only
+    once it has a value."""
+    from plexichat.core.logging.performance_logger import performance_logger, time_function
+
+    @time_function("never_called_yet")
+    def work() -> int:
+        return 1
+
+    assert performance_logger.get_metrics("never_called_yet") == []
+    work()
+    (series,) = performance_logger.get_metrics("never_called_yet")
+    assert series["count"] == 1

@@ -135,7 +135,9 @@ class PerformanceLogger:
         Returns:
             ``[{"name", "kind", "unit", "tags", "last", "updated", "count", "sum", "min",
             "max", "mean", "p50", "p95", "p99"}]``; ``kind`` is ``counter``, ``gauge`` or
-            ``histogram``; statistics are over every value (or those since ``since``).
+            ``histogram``; statistics are over every value (or those since ``since``). A
+            distribution without any value yet (a decorated function never called) is left
+            out.
         """
         wanted = normalize_tags(tags)
         registry = self.registry
@@ -145,7 +147,9 @@ class PerformanceLogger:
             if not _matches(series, wanted):
                 continue
             if since is None:
-                out.append(_describe(series, series.sketch()))
+                sketch = series.sketch()
+                if sketch.count or series.kind != "histogram":  # not a timer never used yet
+                    out.append(_describe(series, sketch))
                 continue
             s = series.window(min(max(now - since, 0.0), HORIZON), now)
             if s.count:
