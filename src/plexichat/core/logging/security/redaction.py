@@ -227,8 +227,6 @@ class _Walker:
     def _mapping(self, value: Mapping[Any, Any], depth: int, seen: set[int]) -> Any:
         """The masked mapping; a plain dict with nothing to mask is returned as it is."""
         plain = type(value) is dict
-        if plain and not self._copy and self._clean(value):  # type: ignore[arg-type]
-            return value
         out: dict[Any, Any] | None = None if plain and not self._copy else {}
         matcher = self._matcher
         known = matcher._cache
@@ -312,15 +310,15 @@ class Redactor:
             for name in _FIELDS:
                 value = event.get(name)
                 if value:
-                    event[name] = (
-                        walker._mapping(value, 0, set())
-                        if type(value) is dict
-                        else walker.walk(value, 0, set())
-                    )
+                    if type(value) is dict:
+                        if not walker._clean(value):  # the usual case: nothing to mask
+                            event[name] = walker._mapping(value, 0, set())
+                    else:
+                        event[name] = walker.walk(value, 0, set())
             scanner = walker._scanner
             if scanner is not None:
                 message = event.get("message")
-                if type(message) is str:
+                if type(message) is str and message not in scanner._clean:
                     event["message"] = scanner.scan(message)
                 exc = event.get("exception")
                 if type(exc) is dict:
