@@ -103,12 +103,26 @@ class StoredRecord:
     raw: bytes
     event_type: str | None = None
     security_severity: int | None = None  # index into SECURITY_SEVERITIES
+    doc: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """``raw`` already parsed, when it was (the indexer's path): backends use it instead of
+    parsing the line a second time. Never stored."""
 
     @property
     def record(self) -> dict[str, Any]:
         """The record as a dict (parsed from ``raw``)."""
+        if self.doc is not None:
+            return self.doc
         value = orjson.loads(self.raw)
         return value if isinstance(value, dict) else {"message": str(value)}
+
+    def parsed(self) -> Any:
+        """``raw`` parsed (None when it is not JSON): :attr:`doc` when it is there."""
+        if self.doc is not None:
+            return self.doc
+        try:
+            return orjson.loads(self.raw)
+        except orjson.JSONDecodeError:
+            return None
 
 
 def _text(value: object, default: str = "") -> str:
@@ -129,7 +143,12 @@ def _seq(value: object, default: int) -> int:
 
 
 def record_from_event(
-    event: Mapping[str, Any], *, raw: bytes | None = None, stream: str = "", seq: int = 0
+    event: Mapping[str, Any],
+    *,
+    raw: bytes | None = None,
+    stream: str = "",
+    seq: int = 0,
+    doc: dict[str, Any] | None = None,
 ) -> StoredRecord:
     """Build the stored form of a record dict in the PlexiChat schema.
 
@@ -167,6 +186,7 @@ def record_from_event(
         raw=raw if raw is not None else orjson.dumps(event),
         event_type=_text(event_type) if event_type is not None else None,
         security_severity=rank,
+        doc=doc,
     )
 
 
@@ -180,7 +200,7 @@ def record_from_line(raw: bytes, *, stream: str = "", seq: int = 0) -> StoredRec
     if not isinstance(event, dict):
         return None
     try:
-        return record_from_event(event, raw=line, stream=stream, seq=seq)
+        return record_from_event(event, raw=line, stream=stream, seq=seq, doc=event)
     except (ValueError, TypeError, OverflowError):
         return None
 

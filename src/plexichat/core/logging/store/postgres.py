@@ -125,10 +125,7 @@ def _clamp(value: int, bits: int) -> int:
 
 def _row(rec: StoredRecord) -> tuple[Any, ...]:
     """The staging row of a record: its columns, ``fields`` JSON and search text."""
-    try:
-        doc = orjson.loads(rec.raw)
-    except orjson.JSONDecodeError:
-        doc = None
+    doc = rec.parsed()
     fields: dict[str, Any] = {}
     words: list[str] = []
     for key in _FIELDS if isinstance(doc, dict) else ():

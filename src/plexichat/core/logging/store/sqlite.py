@@ -33,7 +33,7 @@ SCHEMA_VERSION = 1
 _BATCH = 1000
 _FEW = 5000  # a search matching fewer rows drives the query plan
 _BUSY_TIMEOUT_S = 10.0
-_FIELDS = tuple(f.name for f in fields(StoredRecord))
+_FIELDS = tuple(f.name for f in fields(StoredRecord) if f.name != "doc")  # doc: never stored
 _COLUMNS = ", ".join("CAST(raw AS BLOB)" if f == "raw" else f for f in _FIELDS)
 _DELETE_TRIGGER = """CREATE TRIGGER IF NOT EXISTS records_ad AFTER DELETE ON records BEGIN
     INSERT INTO records_fts (records_fts, rowid, message, logger, attrs)
@@ -390,10 +390,12 @@ def _row(rec: StoredRecord) -> tuple[object, ...]:
         raw = rec.raw.decode()
     except UnicodeDecodeError:
         raw = rec.raw.decode(errors="replace")
-    try:
-        event = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        event = None
+    event = rec.doc
+    if event is None:
+        try:
+            event = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            event = None
     words: list[str] = []
     if isinstance(event, dict):
         _values(event.get("context"), words, 0)
