@@ -390,8 +390,8 @@ class _Stream:
     def _partial(self, raw: bytes, seg: Segment, *, last: bool) -> None:
         if len(raw) >= MAX_LINE:
             self.fail("INSERTED", f"a line longer than {MAX_LINE} bytes (never written whole)")
-        if last and segment_in_use(seg.path):
-            return  # a line being written right now
+        if last and stream_alive(self.stream) and self._writing(seg):
+            return  # a line being written right now (or just now, before a rotation)
         self.fail(
             "TORN",
             f"the last line is incomplete ({len(raw)} bytes without a newline): the writer "
@@ -541,8 +541,14 @@ class _Stream:
 
     def _writing(self, last: Segment) -> bool:
         """Whether the writer still holds the last file read, or has moved on to a newer one
-        (it rotated after that file was read to its end)."""
-        return segment_in_use(last.path) or any(n >= self.next_file for n, _ in self.relist())
+        (it rotated after that file was read to its end). A rotation closes the old file a
+        moment before it creates the next one: that moment is waited out once."""
+        for attempt in range(2):
+            if segment_in_use(last.path) or any(n >= self.next_file for n, _ in self.relist()):
+                return True
+            if attempt == 0:
+                time.sleep(_ROTATION_GRACE)
+        return False
 
     def _end(self, last: Segment) -> None:
         witness = self.witness
