@@ -25,7 +25,6 @@ __all__ = [
     "TAG_LEN",
     "b64",
     "canonical",
-    "chain",
     "control_body",
     "evolve",
     "seq_of",
@@ -47,11 +46,6 @@ GENESIS = bytes(32)
 """The chain value before a stream's first line."""
 _EVOLVE = b"plexichat-evolve-v1"
 _STREAM = b"plexichat-stream-v1"
-
-
-def chain(prev: bytes, body: bytes) -> bytes:
-    """The next chain value: SHA-256 over the previous value and the line's body."""
-    return hashlib.sha256(prev + body).digest()
 
 
 _IPAD = bytes(x ^ 0x36 for x in range(256))

@@ -107,10 +107,8 @@ class SegmentWriter:
         return TAG_LEN + 1 if self.integrity is not None else 2
 
     def _finish(self, body: bytes) -> bytes:
-        if not self.structured:
-            return body + b"\n"
-        sealer = self._sealer
-        return sealer.seal(body) if sealer is not None else body + b"}\n"
+        """An unsealed line (sealed ones are finished by the sealer)."""
+        return body + (b"}\n" if self.structured else b"\n")
 
     # --- public --------------------------------------------------------------------------
 
