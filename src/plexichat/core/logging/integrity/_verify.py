@@ -18,7 +18,13 @@ from typing import Any, NoReturn
 
 import orjson
 
-from ..sinks.segments import Segment, open_segment, segment_in_use, stream_alive
+from ..sinks.segments import (
+    Segment,
+    compressed_successor,
+    open_segment,
+    segment_in_use,
+    stream_alive,
+)
 from ._format import (
     CONTROL_PREFIX,
     GENESIS,
@@ -59,14 +65,6 @@ def _size(seg: Segment) -> int:
         return seg.path.stat().st_size
     except OSError:
         return _DIRECT_READ + 1
-
-
-def _compressed(seg: Segment) -> Segment | None:
-    for suffix in (".gz", ".zst"):
-        path = seg.path.with_name(seg.path.name + suffix)
-        if path.exists():
-            return Segment.parse(path)
-    return None
 
 
 class _Stream:
@@ -211,7 +209,7 @@ class _Stream:
         try:
             fh = open_segment(seg.path)
         except FileNotFoundError:  # compressed meanwhile: read the compressed file
-            alt = _compressed(seg)
+            alt = compressed_successor(seg)
             if alt is None:
                 self.fail("GAP", "the segment disappeared while being verified", line=None)
             seg = alt

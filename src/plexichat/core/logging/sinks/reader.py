@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from ..integrity._format import CONTROL_PREFIX
-from .segments import Segment, list_segments
+from .segments import Segment, compressed_successor, list_segments
 from .segments import iter_lines as _iter_all_lines
 
 __all__ = ["Line", "StreamFollower", "read_directory", "tail_lines"]
@@ -67,20 +67,12 @@ def _stream_lines(segs: list[Segment]) -> Iterator[Line]:
             for _, raw in iter_lines(seg.path):
                 yield _parse(raw, seg)
         except FileNotFoundError:  # compressed or deleted meanwhile: read the new name
-            alt = _successor(seg)
+            alt = compressed_successor(seg)
             if alt is not None:
                 for _, raw in iter_lines(alt.path):
                     yield _parse(raw, alt)
         except (OSError, EOFError):  # a damaged compressed file: skip what cannot be read
             continue
-
-
-def _successor(seg: Segment) -> Segment | None:
-    for comp in (".gz", ".zst"):
-        path = seg.path.with_name(seg.path.name + comp)
-        if path.exists():
-            return Segment.parse(path)
-    return None
 
 
 def read_directory(directory: Path, prefix: str | None = None) -> Iterator[Line]:
@@ -107,7 +99,7 @@ def _read_segment(seg: Segment) -> tuple[list[Line], Segment, int]:
         for end, raw in iter_lines(seg.path):  # noqa: B007 - end is read after the loop
             lines.append(_parse(raw, seg))
     except FileNotFoundError:
-        alt = _successor(seg)
+        alt = compressed_successor(seg)
         if alt is not None:
             return _read_segment(alt)
     except (OSError, EOFError):  # a damaged compressed file: keep what could be read
@@ -177,7 +169,7 @@ class StreamFollower:
                     for end, raw in iter_lines(seg.path, offset):  # noqa: B007 - end is read after the loop
                         out.append(_parse(raw, seg))
                 except FileNotFoundError:
-                    alt = _successor(seg)
+                    alt = compressed_successor(seg)
                     if alt is not None:
                         for end, raw in iter_lines(alt.path, offset):  # noqa: B007 - end is read after the loop
                             out.append(_parse(raw, alt))

@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "Segment",
     "claim_segment",
+    "compressed_successor",
     "is_local",
     "lock_segment",
     "segment_in_use",
@@ -130,6 +131,15 @@ def list_segments(directory: Path, prefix: str | None = None) -> dict[str, list[
     for segs in streams.values():
         segs.sort(key=lambda s: s.index)
     return streams
+
+
+def compressed_successor(seg: Segment) -> Segment | None:
+    """The compressed file a plain segment became (compressed meanwhile), if there is one."""
+    for comp in (".gz", ".zst"):
+        path = seg.path.with_name(seg.path.name + comp)
+        if path.exists():
+            return Segment.parse(path)
+    return None
 
 
 def lock_segment(fd: int) -> bool:

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..integrity._format import CONTROL_PREFIX
-from ..sinks.reader import _successor
-from ..sinks.segments import Segment, iter_lines, list_segments
+from ..sinks.segments import Segment, compressed_successor, iter_lines, list_segments
 from .base import LogStore, StoredRecord, record_from_line
 
 __all__ = ["IndexReport", "Indexer", "segment_key"]
@@ -104,7 +103,7 @@ class Indexer:
                     self._flush(batch, {key: end}, report)
                     batch = []
         except FileNotFoundError:  # compressed meanwhile: continue from the compressed file
-            alt = _successor(seg)
+            alt = compressed_successor(seg)
             if alt is not None:
                 if batch:
                     self._flush(batch, {key: end}, report)
