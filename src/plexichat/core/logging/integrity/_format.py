@@ -26,6 +26,7 @@ __all__ = [
     "b64",
     "canonical",
     "control_body",
+    "control_fields",
     "evolve",
     "seq_of",
     "split_line",
@@ -123,6 +124,16 @@ def split_line(line: bytes) -> tuple[bytes, bytes] | None:
 def control_body(fields: dict[str, Any]) -> bytes:
     """The body of a control line: JSON without its closing brace (the tag is appended)."""
     return orjson.dumps(fields)[:-1]
+
+
+def control_fields(body: bytes) -> dict[str, Any] | None:
+    """The fields of a control line's body (see :func:`split_line`), or None when the body
+    is not a JSON object with an ``$integrity`` kind."""
+    try:
+        value = orjson.loads(body + b"}")
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) and "$integrity" in value else None
 
 
 def canonical(fields: dict[str, Any]) -> bytes:

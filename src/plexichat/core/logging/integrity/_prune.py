@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import orjson
-
 from .._core.errors import error_reporter
 from ..sinks.segments import Segment, open_segment
-from ._format import CONTROL_PREFIX, MAX_LINE, seq_of, split_line
+from ._format import CONTROL_PREFIX, MAX_LINE, control_fields, seq_of, split_line
 from ._keys import HOST_FILE, HostKeys, key_directory
 
 __all__ = ["announce_prune"]
@@ -30,7 +28,7 @@ def _walk(path: Path) -> tuple[int, int, bytes, int, str] | None:
                 continue
             body = parts[0]
             if raw.startswith(CONTROL_PREFIX):
-                fields = orjson.loads(body + b"}")
+                fields = control_fields(body) or {}
                 kind = fields.get("$integrity")
                 if number == 1 and kind == "header":
                     file, seq, epoch = fields["file"], fields["first_seq"] - 1, fields["epoch"]

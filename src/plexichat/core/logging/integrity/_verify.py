@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-import orjson
-
 from ..sinks.segments import (
     Segment,
     compressed_successor,
@@ -33,6 +31,7 @@ from ._format import (
     TAG_LEN,
     Tagger,
     canonical,
+    control_fields,
     evolve,
     seq_of,
     split_line,
@@ -401,13 +400,8 @@ class _Stream:
 
     def _control(self, raw: bytes, lines: Iterator[bytes]) -> None:
         parts = split_line(raw)
-        fields: Any = None
-        if parts is not None:
-            try:
-                fields = orjson.loads(parts[0] + b"}")
-            except orjson.JSONDecodeError:
-                fields = None
-        if parts is None or not isinstance(fields, dict):
+        fields = control_fields(parts[0]) if parts is not None else None
+        if parts is None or fields is None:
             if self.lineno == 1:
                 self.fail("MODIFIED", "the segment header is missing or damaged")
             self._untagged(raw)

@@ -13,10 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ..sinks.segments import Segment, open_segment
-from ._format import CONTROL_PREFIX, MAX_LINE, split_line
+from ._format import CONTROL_PREFIX, MAX_LINE, control_fields, split_line
 from ._report import Finding
 
 __all__ = ["all_segments", "header_of", "stream_files"]
@@ -46,11 +44,8 @@ def header_of(seg: Segment) -> dict[str, Any] | None:
     if not first.startswith(CONTROL_PREFIX):
         return None
     parts = split_line(first)
-    try:
-        value = orjson.loads(parts[0] + b"}") if parts else None
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) and value.get("$integrity") == "header" else None
+    value = control_fields(parts[0]) if parts else None
+    return value if value is not None and value["$integrity"] == "header" else None
 
 
 def _number(seg: Segment, cache: dict[Path, int] | None) -> int:
