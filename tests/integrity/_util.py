@@ -48,6 +48,15 @@ def sealed_dir(
     return log_dir, key
 
 
+def public_key_file(root: Path, auditor_key: Path) -> Path:
+    """A public key file (``ed25519:<base64>``) made from an auditor key, in ``root``."""
+    from plexichat.core.logging.integrity._keys import public_key_text, read_verification_key
+
+    path = root / "public.key"
+    path.write_text(public_key_text(read_verification_key(auditor_key).public_key))
+    return path
+
+
 def segments(log_dir: Path) -> list[Path]:
     """Segment files of a directory, in file-number order."""
     return sorted(p for p in log_dir.iterdir() if ".jsonl" in p.name)

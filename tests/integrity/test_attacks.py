@@ -13,7 +13,16 @@ from plexichat.core.logging.integrity import verify_directory
 from plexichat.core.logging.integrity._keys import HostKeys
 from plexichat.core.logging.integrity._sealer import IntegrityOptions, Sealer
 
-from ._util import find_segment, kinds, read_lines, sealed_dir, segments, verify, write_lines
+from ._util import (
+    find_segment,
+    kinds,
+    public_key_file,
+    read_lines,
+    sealed_dir,
+    segments,
+    verify,
+    write_lines,
+)
 
 
 def _stream_of(log_dir: Path) -> str:
@@ -46,11 +55,7 @@ def test_restarting_an_old_stream_on_the_ladder_is_rejected(tmp_path: Path) -> N
 
 
 def _public(tmp_path: Path, key: Path) -> dict[str, Path]:
-    from plexichat.core.logging.integrity._keys import public_key_text, read_verification_key
-
-    path = tmp_path / "public.key"
-    path.write_text(public_key_text(read_verification_key(key).public_key))
-    return {"public_key_file": path}
+    return {"public_key_file": public_key_file(tmp_path, key)}
 
 
 def test_a_prune_naming_file_zero_is_malformed(tmp_path: Path) -> None:

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from ._util import find_segment, kinds, read_lines, sealed_dir, segments, verify, write_lines
+from ._util import (
+    find_segment,
+    kinds,
+    public_key_file,
+    read_lines,
+    sealed_dir,
+    segments,
+    verify,
+    write_lines,
+)
 
 COMPRESSIONS = [None, "gzip"]
 
@@ -70,12 +79,7 @@ def test_a_modified_first_record_after_a_rotation_is_found(
 def test_public_key_alone_names_the_checkpoint_interval(tmp_path: Path) -> None:
     """Without the MAC key a change is found at the next checkpoint, named by its interval."""
     log_dir, key = sealed_dir(tmp_path)
-    from plexichat.core.logging.integrity import export_public_key
-
-    shutil.copy(key, log_dir / "keys" / "auditor.key")
-    public = tmp_path / "public.key"
-    public.write_text(export_public_key(log_dir))
-    (log_dir / "keys" / "auditor.key").unlink()
+    public = public_key_file(tmp_path, key)
     path, lines, i = find_segment(log_dir, 11)
     lines[i] = lines[i].replace(b"record 0010", b"record 0099")
     write_lines(path, lines)
@@ -204,12 +208,7 @@ def test_a_forged_checkpoint_signature_is_bad_signature(tmp_path: Path) -> None:
     """A checkpoint whose signature was replaced: BAD_SIGNATURE (public key) / MODIFIED
     (auditor key, whose tag check catches the edit first)."""
     log_dir, key = sealed_dir(tmp_path)
-    from plexichat.core.logging.integrity import export_public_key
-
-    shutil.copy(key, log_dir / "keys" / "auditor.key")
-    public = tmp_path / "public.key"
-    public.write_text(export_public_key(log_dir))
-    (log_dir / "keys" / "auditor.key").unlink()
+    public = public_key_file(tmp_path, key)
     first = segments(log_dir)[0]
     lines = read_lines(first)
     cp = lines[-1]
