@@ -9,11 +9,10 @@ claimant of a stream's segment is reported instead of silently skipped.
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 from typing import Any
 
-from ..sinks.segments import Segment, open_segment
+from ..sinks.segments import Segment, open_segment, scan_segments
 from ._format import CONTROL_PREFIX, MAX_LINE, control_fields, split_line
 from ._report import Finding
 
@@ -23,13 +22,8 @@ __all__ = ["all_segments", "header_of", "stream_files"]
 def all_segments(directory: Path) -> dict[str, list[Segment]]:
     """Every structured segment file of a directory, by stream (no de-duplication)."""
     streams: dict[str, list[Segment]] = {}
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return streams
-    for entry in entries:
-        seg = Segment.parse(Path(entry.path))
-        if seg is not None and seg.structured:
+    for seg in scan_segments(directory):
+        if seg.structured:
             streams.setdefault(seg.stream, []).append(seg)
     return streams
 

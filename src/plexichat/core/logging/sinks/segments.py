@@ -32,11 +32,12 @@ __all__ = [
     "claim_segment",
     "compressed_successor",
     "is_local",
-    "lock_segment",
-    "segment_in_use",
     "list_segments",
+    "lock_segment",
     "new_stream_id",
     "open_segment",
+    "scan_segments",
+    "segment_in_use",
     "segment_name",
     "stream_alive",
 ]
@@ -106,6 +107,16 @@ class Segment:
         return self.stream.split("-")[0]
 
 
+def scan_segments(directory: Path) -> list[Segment]:
+    """Every segment file in ``directory`` (any prefix, plain and compressed), unordered;
+    an unreadable directory has none."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    return [seg for entry in entries if (seg := Segment.parse(Path(entry.path))) is not None]
+
+
 def list_segments(directory: Path, prefix: str | None = None) -> dict[str, list[Segment]]:
     """Return the segments in ``directory`` per stream, each list ordered by index.
 
@@ -113,13 +124,8 @@ def list_segments(directory: Path, prefix: str | None = None) -> dict[str, list[
     file is about to be removed), only the plain one is listed, so nothing is read twice.
     """
     found: dict[tuple[str, int], Segment] = {}
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return {}
-    for entry in entries:
-        seg = Segment.parse(Path(entry.path))
-        if seg is None or (prefix is not None and seg.prefix != prefix):
+    for seg in scan_segments(directory):
+        if prefix is not None and seg.prefix != prefix:
             continue
         key = (seg.stream, seg.index)
         other = found.get(key)
