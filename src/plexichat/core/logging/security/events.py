@@ -13,6 +13,7 @@ naming the allowed values instead.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,6 +88,7 @@ class SecurityEventType(enum.StrEnum):
         return found
 
 
+@functools.total_ordering
 class SecuritySeverity(enum.Enum):
     """How bad it is: LOW < MEDIUM < HIGH < CRITICAL < EMERGENCY.
 
@@ -113,21 +115,6 @@ class SecuritySeverity(enum.Enum):
         if not isinstance(other, SecuritySeverity):
             return NotImplemented
         return _RANK[self] < _RANK[other]
-
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, SecuritySeverity):
-            return NotImplemented
-        return _RANK[self] <= _RANK[other]
-
-    def __gt__(self, other: object) -> bool:
-        if not isinstance(other, SecuritySeverity):
-            return NotImplemented
-        return _RANK[self] > _RANK[other]
-
-    def __ge__(self, other: object) -> bool:
-        if not isinstance(other, SecuritySeverity):
-            return NotImplemented
-        return _RANK[self] >= _RANK[other]
 
     @classmethod
     def parse(cls, value: object) -> SecuritySeverity:
