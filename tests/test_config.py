@@ -115,6 +115,15 @@ ENV_SAMPLES: dict[str, tuple[str, Any]] = {
     "alert_timeout": ("2.5", 2.5),
     # integrations
     "http_exclude_paths": ("/health,/static/*", ["/health", "/static/*"]),
+    "api_tokens": (
+        "tok-viewer-0123456789:viewer",
+        SecretStr("tok-viewer-0123456789:viewer"),
+    ),
+    "api_cors_origins": (
+        "https://a.example.com, http://localhost:3000/",
+        ["https://a.example.com", "http://localhost:3000"],
+    ),
+    "api_rate_limit": ("120", 120),
     "slow_query_threshold": ("250 ms", 0.25),
     "integrity_enabled": ("false", False),
     "integrity_checkpoint_interval": ("5 min", 300.0),

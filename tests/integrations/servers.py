@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from werkzeug.serving import make_server
@@ -20,13 +20,21 @@ _START_TIMEOUT = 30.0
 
 
 @contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port; yield its base URL."""
+def serve_asgi(app: Any, *, lifespan: Literal["on", "off"] = "off") -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port; yield its base URL.
+
+    ``lifespan="on"`` runs the app's startup and shutdown (the log server needs them).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        lifespan=lifespan,
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

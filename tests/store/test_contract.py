@@ -18,7 +18,7 @@ from plexichat.core.logging.store import (
     StoredRecord,
     open_store,
 )
-from plexichat.core.logging.store.base import record_from_event, to_micros
+from plexichat.core.logging.store.base import is_sensitive, record_from_event, to_micros
 
 BASE_US = to_micros("2026-01-01T00:00:00Z")
 
@@ -221,6 +221,28 @@ def test_event_types_and_min_severity(store: LogStore) -> None:
     )
     assert seqs(store, event_types=("login_failed",), order="asc") == [1, 2]
     assert seqs(store, min_severity="high", order="asc") == [2, 3]
+
+
+def test_exclude_security_leaves_out_security_and_audit_records(store: LogStore) -> None:
+    """exclude_security drops security/audit categories and levels and any security event,
+    in pages, counts and streams alike; the same predicate as is_sensitive in Python."""
+    records = [
+        make(1),
+        make(2, category="security"),
+        make(3, category="audit"),
+        make(4, level="SECURITY"),
+        make(5, level="AUDIT"),
+        make(6, metadata={"event_type": "login_failed", "severity": "LOW"}),
+        make(7, context={"event_type": "xss"}),
+        make(8, category="api", level="ERROR"),
+    ]
+    store.append(records)
+    assert seqs(store, exclude_security=True, order="asc") == [1, 8]
+    assert store.count(LogQuery(exclude_security=True)) == 2
+    streamed = [r.seq for r in store.iter_records(LogQuery(exclude_security=True, order="asc"))]
+    assert streamed == [1, 8]
+    assert [r.seq for r in records if not is_sensitive(r.record)] == [1, 8]
+    assert len(seqs(store, order="asc")) == 8
 
 
 def test_where_matches_context_string(store: LogStore) -> None:

@@ -337,12 +337,47 @@ class LoggingConfig(BaseModel):
         ' their shape (never their parameters); 0 logs every statement, "off" none.',
     )
 
+    # --- log server (plexichat-logs serve, log_api) ---
+    api_tokens: SecretStr | None = Field(
+        default=None,
+        description='Bootstrap API tokens for containers: "TOKEN:ROLE,..." with ROLE viewer,'
+        " security or admin (tokens of at least 16 characters; kept only hashed in memory).",
+    )
+    api_cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins allowed to call the API from a browser ("https://a.example,...");'
+        " empty: CORS off.",
+    )
+    api_rate_limit: int = Field(
+        default=600,
+        ge=0,
+        description="Requests per minute allowed to each API token (429 beyond); 0: no limit.",
+    )
+
     @field_validator("http_exclude_paths", mode="before")
     @classmethod
     def _http_exclude_paths(cls, value: Any) -> list[str]:
         from ..integrations._checks import check_exclude_paths
 
         return check_exclude_paths(value)
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _api_cors_origins(cls, value: Any) -> list[str]:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError(f"invalid CORS origins {value!r}: give a list of origins")
+        out = []
+        for item in items:
+            origin = str(item).strip().rstrip("/")
+            if origin and origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(
+                    f"invalid CORS origin {item!r}: use scheme://host[:port] such as"
+                    " https://logs.example.com, or *"
+                )
+            if origin:
+                out.append(origin)
+        return out
 
     @field_validator("slow_query_threshold", mode="before")
     @classmethod

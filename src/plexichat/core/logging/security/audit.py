@@ -80,6 +80,7 @@ class AuditLogger:
         before: object = None,
         after: object = None,
         reason: object = None,
+        details: object = None,
     ) -> None:
         """Write one audit record (nothing when ``audit_enabled`` is false).
 
@@ -92,6 +93,8 @@ class AuditLogger:
             before: the state before the change (secrets masked).
             after: the state after the change (secrets masked).
             reason: why (a ticket, a justification).
+            details: what else identifies the action (e.g. the filters of a read; secrets
+                masked).
         """
         try:
             manager = get_logging_manager()
@@ -116,6 +119,8 @@ class AuditLogger:
                 metadata["changed"] = changed
             if reason is not None:
                 metadata["reason"] = reason
+            if details is not None:
+                metadata["details"] = mask_secrets(details)
             message = f"{_part(action)} {_part(resource)}: {_part(outcome)}"
             self._logger.audit(
                 message, extra={"category": "audit", "metadata": metadata}, stacklevel=2

@@ -9,7 +9,7 @@ import re
 import unicodedata
 from typing import Any
 
-from .base import LogQuery, bindable, decode_cursor
+from .base import SENSITIVE_CATEGORIES, SENSITIVE_LEVELS, LogQuery, bindable, decode_cursor
 from .search import And, Node, Not, Or, QuerySyntaxError
 
 _SEP = re.compile(r"[\W_]+")
@@ -99,6 +99,12 @@ def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
         params.extend(x for path in paths for x in (list(path),) * 3 + (_text(value, key),))
     if query.min_severity_rank is not None:
         add("security_severity >= %s", query.min_severity_rank)
+    if query.exclude_security:
+        add(
+            "NOT (category = ANY(%s::text[]) OR level = ANY(%s::text[])) AND event_type IS NULL",
+            list(SENSITIVE_CATEGORIES),
+            list(SENSITIVE_LEVELS),
+        )
     if page and query.cursor is not None:
         ts, row_id = decode_cursor(query.cursor, query.order)
         add(f"(ts, id) {'<' if query.order == 'desc' else '>'} (%s, %s)", ts, row_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from .base import LogQuery, bindable
+from .base import SENSITIVE_CATEGORIES, SENSITIVE_LEVELS, LogQuery, bindable
 from .search import And, Node, Not, Or, Phrase, QuerySyntaxError, Term
 
 _ATTR_DEPTH = 6
@@ -70,6 +70,9 @@ def _where(query: LogQuery, drive: str = "id") -> tuple[str, list[object]]:
     if query.min_severity_rank is not None:
         clauses.append("security_severity >= ?")
         params.append(query.min_severity_rank)
+    if query.exclude_security:
+        clauses.append("category NOT IN (?, ?) AND level NOT IN (?, ?) AND event_type IS NULL")
+        params.extend((*SENSITIVE_CATEGORIES, *SENSITIVE_LEVELS))
     for key, value in query.where:
         head, _, rest = key.partition(".")
         paths = {_json_path([head, rest]), _json_path([head, *rest.split(".")])}

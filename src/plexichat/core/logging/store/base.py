@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_LIMIT",
+    "SENSITIVE_CATEGORIES",
+    "SENSITIVE_LEVELS",
     "LogQuery",
     "LogStore",
     "Page",
@@ -34,6 +36,7 @@ __all__ = [
     "bindable",
     "decode_cursor",
     "encode_cursor",
+    "is_sensitive",
     "micros_to_iso",
     "open_store",
     "record_from_event",
@@ -42,6 +45,8 @@ __all__ = [
 ]
 
 MAX_LIMIT = 1000
+SENSITIVE_CATEGORIES = ("security", "audit")
+SENSITIVE_LEVELS = ("SECURITY", "AUDIT")
 SECURITY_SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL", "EMERGENCY")
 
 
@@ -205,6 +210,19 @@ def record_from_line(raw: bytes, *, stream: str = "", seq: int = 0) -> StoredRec
         return None
 
 
+def is_sensitive(record: Mapping[str, Any]) -> bool:
+    """Whether a record is a security or audit record (see ``LogQuery.exclude_security``)."""
+    if record.get("category") in SENSITIVE_CATEGORIES:
+        return True
+    if str(record.get("level", "")).upper() in SENSITIVE_LEVELS:
+        return True
+    for part in ("metadata", "context"):
+        value = record.get(part)
+        if isinstance(value, Mapping) and value.get("event_type") is not None:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class LogQuery:
     """A filter over stored records, shared by the API, the CLI and export.
@@ -224,6 +242,9 @@ class LogQuery:
         limit: page size, 1..1000.
         cursor: the ``next_cursor`` of the previous page.
         order: ``"desc"`` (newest first, the default) or ``"asc"``.
+        exclude_security: leave out security and audit records (category ``security`` or
+            ``audit``, level SECURITY or AUDIT, or any security event type): what the
+            API's ``viewer`` role may see.
 
     Raises:
         QuerySyntaxError: on any invalid part, naming it and what is allowed.
@@ -243,6 +264,7 @@ class LogQuery:
     limit: int = 100
     cursor: str | None = None
     order: Literal["desc", "asc"] = "desc"
+    exclude_security: bool = False
     search_tree: Node | None = field(default=None, init=False, compare=False)
 
     def __post_init__(self) -> None:

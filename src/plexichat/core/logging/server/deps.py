@@ -1,0 +1,151 @@
+"""FastAPI dependencies shared by every route: the server state, the caller, the audit trail.
+
+Deny by default: a request without a valid bearer token gets 401, a token whose role is too
+low 403, a token over its rate limit 429 with ``Retry-After``. ``/health`` is the only route
+without a token.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+
+from .._core.errors import error_reporter
+from .auth import Principal, Role
+from .state import ServerSettings, ServerState
+
+__all__ = [
+    "STATE_KEY",
+    "Caller",
+    "audit",
+    "authenticate_websocket",
+    "get_state",
+    "require",
+]
+
+STATE_KEY = "plexichat_logs"
+_default_state: ServerState | None = None
+_default_lock = threading.Lock()
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token from `plexichat-logs token create` (roles viewer, security, admin).",
+)
+
+
+def get_state(conn: HTTPConnection) -> ServerState:
+    """The server state of the app serving ``conn``.
+
+    An app made by :func:`create_app` has its own; an app that only includes the router
+    gets one for the active logging configuration, started on first use.
+    """
+    state = getattr(conn.app.state, STATE_KEY, None)
+    if isinstance(state, ServerState):
+        return state
+    global _default_state
+    with _default_lock:
+        if _default_state is None:
+            _default_state = ServerState(ServerSettings.from_config())
+            _default_state.start()
+        setattr(conn.app.state, STATE_KEY, _default_state)
+        return _default_state
+
+
+def _no_tokens_detail() -> str:
+    return (
+        "this log server has no API tokens, so it refuses every request: create one with "
+        "`plexichat-logs token create --role admin`, or set PLEXICHAT_LOG_API_TOKENS"
+    )
+
+
+def _identify(state: ServerState, token: str | None) -> Principal:
+    """The caller a token names (or the anonymous admin of an insecure server).
+
+    Raises:
+        HTTPException: 401 for a missing, unknown or revoked token; 429 over the limit.
+    """
+    principal = state.tokens.authenticate(token) if token else None
+    if principal is None and not token:
+        principal = state.anonymous()
+    if principal is None:
+        if not state.tokens.has_tokens() and not state.settings.insecure_no_auth:
+            detail = _no_tokens_detail()
+        elif token:
+            detail = "unknown or revoked API token: ask an admin for a valid one"
+        else:
+            detail = "missing API token: send the header Authorization: Bearer <token>"
+        raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+    wait = state.limiter.check(principal.token_id)
+    if wait > 0:
+        raise HTTPException(
+            429,
+            f"rate limit of {state.limiter.per_minute} requests per minute exceeded for token "
+            f"{principal.name!r}: retry after {math.ceil(wait)} s",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+    return principal
+
+
+def require(role: Role) -> Callable[..., Principal]:
+    """A dependency that admits callers with at least ``role`` and returns them."""
+
+    def dependency(
+        state: Annotated[ServerState, Depends(get_state)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        principal = _identify(state, credentials.credentials if credentials else None)
+        if not principal.allows(role):
+            raise HTTPException(
+                403,
+                f"token {principal.name!r} has role {principal.role!r}; this needs {role!r} "
+                "or higher (viewer < security < admin)",
+            )
+        return principal
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+Caller = Annotated[Principal, Depends(require("viewer"))]
+"""Any authenticated caller (role viewer or higher)."""
+
+
+def authenticate_websocket(state: ServerState, ws: WebSocket) -> Principal | str:
+    """The caller of a WebSocket (``Authorization`` header or ``?token=``), or why not.
+
+    Returns:
+        The principal, or the reason to close the socket with code 4401 (or 4429).
+    """
+    header = ws.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" else None
+    token = token or ws.query_params.get("token") or None
+    try:
+        return _identify(state, token)
+    except HTTPException as exc:
+        return str(exc.detail)
+
+
+def audit(
+    principal: Principal,
+    action: str,
+    resource: str,
+    request: Request | WebSocket | None = None,
+    outcome: str = "success",
+    **details: Any,
+) -> None:
+    """Write one audit record of a read of security data or an export, naming the token."""
+    from ..security.audit import get_audit_logger
+
+    actor: dict[str, Any] = {"token": principal.name, "role": principal.role}
+    if request is not None and request.client is not None:
+        actor["ip_address"] = request.client.host
+    try:
+        get_audit_logger().log(actor, action, resource, outcome, details=details or None)
+    except Exception as exc:  # noqa: BLE001 - auditing never breaks a request
+        error_reporter.report("server-audit", f"could not audit {action} {resource}: {exc!r}")
