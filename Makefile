@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml scripts/bootstrap_venv.py
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/plexichat-logs demo
+	$(BIN)/plexichat-logs serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -2,7 +2,7 @@
 
 Commands: ``tail`` (merge and follow a log directory), ``index`` / ``reindex`` / ``import`` /
 ``query`` (the log store), ``keys`` / ``verify`` (tamper evidence), ``config show`` /
-``config validate`` and ``demo``.
+``config validate``, ``serve`` / ``token`` (the log server) and ``demo``.
 Exit codes: 0 success, 1 a check failed, 2 usage error.
 """
 
@@ -20,6 +20,7 @@ from ._cli import (
     export_cmd,
     integrity_cmd,
     retention_cmd,
+    serve_cmd,
     store_cmd,
     tail,
 )
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         export_cmd,
         retention_cmd,
         integrity_cmd,
+        serve_cmd,
         decrypt_cmd,
         config_cmd,
         demo,
