@@ -134,6 +134,9 @@ def test_default_value_patterns_mask_secrets_in_text(text: str, expected: str) -
         "max_tokens=5 tokens: 4",
         "mail ann@example.com",  # e-mail is off by default
         "uuid 550e8400-e29b-41d4-a716-446655440000",
+        # a Luhn-valid digit run inside a hex id (uuid4().hex) is part of a word, not a card
+        "request_id=ab4111111111111111cd",
+        "req 0f4111111111111111",
     ],
 )
 def test_default_value_patterns_leave_ordinary_text(text: str) -> None:

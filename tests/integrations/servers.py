@@ -25,7 +25,8 @@ def serve_asgi(app: Any, *, lifespan: Literal["on", "off"] = "off") -> Iterator[
 
     ``lifespan="on"`` runs the app's startup and shutdown (the log server needs them).
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

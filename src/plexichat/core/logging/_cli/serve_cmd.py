@@ -211,7 +211,11 @@ def run_serve(args: argparse.Namespace) -> int:
         traffic = DemoTraffic()
         traffic.start()
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        # log_config=None: uvicorn's own messages go through this logging configuration
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
+        )
+        server.run()
     finally:
         if traffic is not None:
             traffic.stop()

@@ -40,6 +40,9 @@ DEFAULT_THIRD_PARTY_LEVELS: dict[str, str] = {
     "sqlalchemy.pool": "WARNING",
     "urllib3": "WARNING",
     "uvicorn.access": "WARNING",
+    # INFO: at DEBUG uvicorn logs every WebSocket frame, so a log server that serves its own
+    # directory would stream records about streaming records, without end
+    "uvicorn.error": "INFO",
     "watchfiles": "WARNING",
     "websockets": "WARNING",
 }

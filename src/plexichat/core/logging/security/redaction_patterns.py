@@ -131,7 +131,7 @@ _RULES: dict[str, _Rule] = {
     ),
     "credit_card": (
         lambda t: len(t) >= 13 and _DIGITS4(t) is not None,
-        re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?!\d)"),
+        re.compile(r"(?<![\w.])\d(?:[ -]?\d){12,18}(?!\w)"),  # not inside a hex id
         _card,
     ),
     "email": (

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
@@ -23,8 +24,10 @@ from .state import ServerSettings, ServerState
 __all__ = [
     "STATE_KEY",
     "Caller",
+    "State",
     "audit",
     "authenticate_websocket",
+    "current_state",
     "get_state",
     "require",
 ]
@@ -54,6 +57,21 @@ def get_state(conn: HTTPConnection) -> ServerState:
             _default_state.start()
         setattr(conn.app.state, STATE_KEY, _default_state)
         return _default_state
+
+
+async def current_state(conn: HTTPConnection) -> ServerState:
+    """:func:`get_state` as an ``async`` dependency: FastAPI runs it on the event loop
+    instead of handing it to a worker thread (a plain ``def`` dependency costs a thread
+    hop per request). Only the first call of an app that merely includes the router,
+    which opens the store, goes to a worker thread."""
+    state = getattr(conn.app.state, STATE_KEY, None)
+    if isinstance(state, ServerState):
+        return state
+    return await run_in_threadpool(get_state, conn)
+
+
+State = Annotated[ServerState, Depends(current_state)]
+"""The server state of the request, as a route parameter type."""
 
 
 def _no_tokens_detail() -> str:
@@ -91,11 +109,15 @@ def _identify(state: ServerState, token: str | None) -> Principal:
     return principal
 
 
-def require(role: Role) -> Callable[..., Principal]:
-    """A dependency that admits callers with at least ``role`` and returns them."""
+def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency that admits callers with at least ``role`` and returns them.
 
-    def dependency(
-        state: Annotated[ServerState, Depends(get_state)],
+    It is ``async``: the check (a hash, a dictionary lookup, the token file's mtime) runs on
+    the event loop, without a worker thread per request.
+    """
+
+    async def dependency(
+        state: Annotated[ServerState, Depends(current_state)],
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         principal = _identify(state, credentials.credentials if credentials else None)
@@ -142,7 +164,7 @@ def audit(
     """Write one audit record of a read of security data or an export, naming the token."""
     from ..security.audit import get_audit_logger
 
-    actor: dict[str, Any] = {"token": principal.name, "role": principal.role}
+    actor: dict[str, Any] = {"token_name": principal.name, "role": principal.role}
     if request is not None and request.client is not None:
         actor["ip_address"] = request.client.host
     try:

@@ -1,7 +1,266 @@
-"""(being written) routes_export."""
+"""``POST /export``: download a slice of the store as JSON, NDJSON, CSV or text, streamed.
+
+The filters are checked (422) before any byte is sent. The export then runs
+:func:`~plexichat.core.logging.store.export.export_records` in a thread of its own, writing
+into a bounded pipe the response reads from: memory stays at a few chunks of 256 KiB
+whatever the size of the export, a slow client slows the export down, and a client that
+goes away stops it. Admin only; every export is audited.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, BinaryIO, Final, cast
 
-router = APIRouter()
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from .._core.errors import error_reporter
+from ..store.base import LogQuery, LogStore
+from ..store.export import export_records
+from .auth import Principal
+from .deps import get_state, require
+from .models import ERROR_RESPONSES, ErrorMessage, ExportRequest, LogEntry
+from .params import (
+    WHERE_PREFIXES,
+    FilterError,
+    audit_call,
+    filter_to_query,
+    http_error,
+    run_query,
+)
+from .state import ServerState
+
+__all__ = ["MEDIA_TYPES", "router"]
+
+router = APIRouter(tags=["export"])
+"""``POST /export`` (included by :mod:`.router` under ``/api/v2/logs``)."""
+
+MEDIA_TYPES: Final = {
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "csv": "text/csv; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+}
+"""The ``Content-Type`` of each export format."""
+
+_PIPE_DEPTH = 4  # chunks of up to ~256 KiB buffered between the export thread and the client
+_WAIT = 0.25  # seconds between two checks of the other side while waiting
+
+
+class _CancelledError(Exception):
+    """The client went away: the export thread stops."""
+
+
+class _Pipe:
+    """A bounded pipe of byte chunks: written by the export thread, read by the response."""
+
+    def __init__(self, depth: int = _PIPE_DEPTH) -> None:
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(depth)
+        self._closed = threading.Event()
+
+    # --- the export thread's side (the part of BinaryIO export_records uses) ----------------
+    def write(self, data: bytes) -> int:
+        """Queue one chunk, waiting while the pipe is full.
+
+        Raises:
+            _CancelledError: the reader is gone.
+        """
+        self._put(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to do: chunks are queued as they are written."""
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Mark the end of the export (or its failure); gives up if the reader is gone."""
+        try:
+            self._put(error)
+        except _CancelledError:
+            pass
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=_WAIT)
+                return
+            except queue.Full:
+                continue
+        raise _CancelledError
+
+    # --- the response's side --------------------------------------------------------------
+    def get(self) -> bytes | BaseException | None:
+        """The next chunk, the export's error, or None at the end (or once closed)."""
+        while True:
+            try:
+                return self._queue.get(timeout=_WAIT)
+            except queue.Empty:
+                if self._closed.is_set():
+                    return None
+
+    def close(self) -> None:
+        """The reader is done: the writer stops at its next chunk."""
+        self._closed.set()
+
+
+def _run(store: LogStore, query: LogQuery, fmt: str, pipe: _Pipe) -> None:
+    """The export thread: write everything into the pipe, then its end (or the error)."""
+    try:
+        export_records(store, query, fmt, cast(BinaryIO, pipe))
+    except _CancelledError:
+        return
+    except Exception as exc:  # noqa: BLE001 - handed to the response, which aborts
+        error_reporter.report("server-export", f"export failed mid-stream: {exc!r}")
+        pipe.finish(exc)
+        return
+    pipe.finish()
+
+
+async def _chunks(pipe: _Pipe) -> AsyncIterator[bytes]:
+    """The response body: the pipe's chunks; an export error aborts the response (the
+    client sees an incomplete download rather than a file that looks whole)."""
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(pipe.get, abandon_on_cancel=True)
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise RuntimeError("the export failed mid-stream; see the server log") from item
+            yield item
+    finally:
+        pipe.close()
+
+
+def _filters(body: ExportRequest) -> dict[str, Any]:
+    """The body's filters as a filter mapping (``where`` keys checked)."""
+    for key in body.where:
+        if not key.startswith(WHERE_PREFIXES):
+            raise FilterError(
+                "where",
+                f"invalid field {key[:80]!r}: use context.NAME, metadata.NAME or "
+                "performance_data.NAME",
+            )
+    return {
+        "level": body.level,
+        "levels": body.levels,
+        "category": body.category,
+        "logger": body.logger,
+        "search_query": body.search_query,
+        "start_time": body.start_time,
+        "end_time": body.end_time,
+        "order": body.order,
+        **body.where,
+    }
+
+
+def _walk_text(value: object, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """The path of the first string (key or value) that is not valid Unicode, if any."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path
+        return None
+    items: list[tuple[object, object]] = []
+    if isinstance(value, dict):
+        items = [(k, v) for k, v in value.items()]
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    for key, item in items:
+        if isinstance(key, str) and _walk_text(key, ()) is not None:
+            return path
+        name = key if isinstance(key, str | int) else str(key)
+        found = _walk_text(item, (*path, name))
+        if found is not None:
+            return found
+    return None
+
+
+async def _unicode_body(request: Request) -> None:
+    """Refuse (422) a JSON body holding a lone surrogate (``"\\ud800"``) before it is echoed
+    back in an error or reaches the store."""
+    try:
+        data = await request.json()
+    except ValueError:
+        return  # FastAPI reports invalid JSON itself
+    path = _walk_text(data, ("body",))
+    if path is not None:
+        raise http_error(
+            FilterError(
+                str(path[-1]) if len(path) > 1 else "body",
+                "not valid Unicode text (it holds a lone surrogate)",
+            ),
+            location="body",
+        )
+
+
+_OPENAPI_CONTENT: Final = {
+    "application/json": {"schema": {"type": "array", "items": LogEntry.model_json_schema()}},
+    "application/x-ndjson": {"schema": {"type": "string"}},
+    "text/csv": {"schema": {"type": "string"}},
+    "text/plain": {"schema": {"type": "string"}},
+}
+
+
+@router.post(
+    "/export",
+    summary="Export log entries",
+    description="Stream every record matching the filters as a file download "
+    '(`Content-Disposition: attachment; filename="plexichat-logs-<UTC time>.<format>"`): '
+    "`json` (one array of the stored records), `ndjson` (the stored lines, unchanged), `csv` "
+    "(fixed columns, context/metadata as JSON cells) or `txt` (the console format). Oldest "
+    "first unless `order` is `desc`. Invalid filters are refused with 422 before anything is "
+    "sent. Needs the `admin` role; every export is audited.",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The export, streamed.", "content": _OPENAPI_CONTENT},
+        400: {"model": ErrorMessage, "description": "The body could not be read as UTF-8 JSON."},
+        **ERROR_RESPONSES,
+    },
+)
+def export_logs(
+    request: Request,
+    body: ExportRequest,
+    principal: Annotated[Principal, Depends(require("admin"))],
+    state: Annotated[ServerState, Depends(get_state)],
+    _checked: Annotated[None, Depends(_unicode_body)],
+) -> StreamingResponse:
+    """Stream the export (see the description)."""
+    try:
+        filters = _filters(body)
+        query = filter_to_query(filters, exclude_security=False)
+        records = run_query(query, state.store.iter_records)  # errors here, before any byte
+    except FilterError as exc:
+        raise http_error(exc, location="body") from None
+    close = getattr(records, "close", None)
+    if close is not None:
+        close()  # not started: nothing was read
+    audit_call(
+        principal,
+        "export",
+        "logs/export",
+        request,
+        format=body.format,
+        filters={k: v for k, v in filters.items() if v is not None},
+    )
+    pipe = _Pipe()
+    threading.Thread(
+        target=_run,
+        args=(state.store, query, body.format, pipe),
+        name="plexichat-log-export",
+        daemon=True,
+    ).start()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return StreamingResponse(
+        _chunks(pipe),
+        media_type=MEDIA_TYPES[body.format],
+        headers={
+            "Content-Disposition": f'attachment; filename="plexichat-logs-{stamp}.{body.format}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -14,6 +14,12 @@ from .search import And, Node, Not, Or, QuerySyntaxError
 
 _SEP = re.compile(r"[\W_]+")
 
+SENSITIVE = "(category = ANY(%s::text[]) OR level = ANY(%s::text[]) OR event_type IS NOT NULL)"
+"""Whether a row is a security or audit record (the rows ``exclude_security`` leaves out);
+binds :data:`SENSITIVE_PARAMS`."""
+SENSITIVE_PARAMS = (list(SENSITIVE_CATEGORIES), list(SENSITIVE_LEVELS))
+"""The values :data:`SENSITIVE` binds, in order."""
+
 _WHERE = """(CASE jsonb_typeof(fields #> %s::text[]) WHEN 'string' THEN fields #>> %s::text[]
     ELSE (fields #> %s::text[])::text END) = %s"""  # "123" matches 123 and "123"
 

@@ -13,6 +13,10 @@ from .search import And, Node, Not, Or, Phrase, QuerySyntaxError, Term
 
 _ATTR_DEPTH = 6
 """How deep context/metadata values are indexed for search and field filters."""
+_SENSITIVE = "(category IN (?, ?) OR level IN (?, ?) OR event_type IS NOT NULL)"
+"""Whether a row is a security or audit record: the rows ``exclude_security`` leaves out."""
+_SENSITIVE_PARAMS = (*SENSITIVE_CATEGORIES, *SENSITIVE_LEVELS)
+"""The values ``_SENSITIVE`` binds, in order."""
 
 
 def _select(
@@ -127,10 +131,10 @@ def _is_words(value: str) -> bool:
 
 def _json_path(keys: list[str]) -> str:
     for key in keys:
-        if not key or '"' in key:
+        if not key or '"' in key or "\x00" in key:
             raise QuerySyntaxError(
                 f"invalid field name {key!r} in {'.'.join(keys)!r}: names must not be empty "
-                'or contain "'
+                'or contain " or NUL'
             )
     return "$" + "".join(f'."{bindable(k, "field")}"' for k in keys)
 

@@ -27,17 +27,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_LIMIT",
+    "MAX_TAIL",
     "SENSITIVE_CATEGORIES",
     "SENSITIVE_LEVELS",
     "LogQuery",
     "LogStore",
     "Page",
+    "RawPage",
     "StoredRecord",
     "bindable",
+    "check_tail",
     "decode_cursor",
     "encode_cursor",
     "is_sensitive",
     "micros_to_iso",
+    "object_line",
     "open_store",
     "record_from_event",
     "record_from_line",
@@ -45,6 +49,8 @@ __all__ = [
 ]
 
 MAX_LIMIT = 1000
+MAX_TAIL = 10_000
+"""The most rows one :meth:`LogStore.tail` call returns."""
 SENSITIVE_CATEGORIES = ("security", "audit")
 SENSITIVE_LEVELS = ("SECURITY", "AUDIT")
 SECURITY_SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL", "EMERGENCY")
@@ -58,7 +64,12 @@ def to_micros(value: str | datetime) -> int:
     """
     if isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return calendar.timegm(dt.utctimetuple()) * 1_000_000 + dt.microsecond
+        try:
+            return calendar.timegm(dt.utctimetuple()) * 1_000_000 + dt.microsecond
+        except (OverflowError, ValueError):
+            raise QuerySyntaxError(
+                f"invalid time {value!r}: it is outside the years 1..9999 once in UTC"
+            ) from None
     text = value.strip()
     try:
         dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
@@ -210,6 +221,21 @@ def record_from_line(raw: bytes, *, stream: str = "", seq: int = 0) -> StoredRec
         return None
 
 
+def check_tail(after_id: int, limit: int, before_id: int | None) -> tuple[int, int, int]:
+    """``(after_id, limit, before_id)`` of a :meth:`LogStore.tail` call, checked; a missing
+    ``before_id`` becomes the largest row id.
+
+    Raises:
+        ValueError: naming the bad argument and what is allowed.
+    """
+    for name, value in (("after_id", after_id), ("before_id", before_id)):
+        if value is not None and (type(value) is not int or not 0 <= value <= _MAX_SEQ):
+            raise ValueError(f"invalid {name} {value!r}: allowed are row ids 0..{_MAX_SEQ}")
+    if type(limit) is not int or not 1 <= limit <= MAX_TAIL:
+        raise ValueError(f"invalid tail limit {limit!r}: allowed are 1..{MAX_TAIL}")
+    return after_id, limit, _MAX_SEQ if before_id is None else before_id
+
+
 def is_sensitive(record: Mapping[str, Any]) -> bool:
     """Whether a record is a security or audit record (see ``LogQuery.exclude_security``)."""
     if record.get("category") in SENSITIVE_CATEGORIES:
@@ -273,6 +299,10 @@ class LogQuery:
                 object.__setattr__(self, "min_level", parse_level(self.min_level))
             except ValueError as exc:
                 raise QuerySyntaxError(str(exc)) from None
+            if not 0 <= self.min_level <= _MAX_LEVEL:  # type: ignore[operator]
+                raise QuerySyntaxError(
+                    f"invalid level {self.min_level!r}: a level name or a number 0..{_MAX_LEVEL}"
+                )
         object.__setattr__(self, "levels", tuple(str(x).upper() for x in self.levels))
         if not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT:
             raise QuerySyntaxError(f"invalid limit {self.limit!r}: allowed are 1..{MAX_LIMIT}")
@@ -323,6 +353,42 @@ class Page:
 
     entries: list[dict[str, Any]]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """One page of records as their stored JSON lines, never parsed (:meth:`LogStore.query_raw`).
+
+    ``lines[i]`` is the stored line of the i-th record, a JSON object (see
+    :func:`object_line`); ``sensitive[i]`` says whether that record is a security or audit
+    record (category ``security``/``audit``, level SECURITY/AUDIT or a security event type:
+    what ``LogQuery.exclude_security`` leaves out), read from the indexed columns;
+    ``next_cursor`` is the cursor of the next page, None on the last.
+    """
+
+    lines: list[bytes]
+    sensitive: list[bool]
+    next_cursor: str | None
+
+
+def object_line(raw: bytes) -> bytes:
+    """A stored line as one JSON object: the line itself when it is one (the indexer and
+    the importer only store objects), else ``{"message": text}`` as :meth:`LogStore.query`
+    returns such a line.
+
+    The check is the line's first and last bytes, not a parse: a page of lines is sent
+    without parsing it (``orjson.Fragment``).
+    """
+    if raw[:1] == b"{" and raw[-1:] == b"}":
+        return raw
+    body = raw.strip()
+    if body[:1] == b"{" and body[-1:] == b"}":
+        return raw
+    try:
+        value: object = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        value = body.decode("utf-8", "replace")
+    return orjson.dumps({"message": str(value)})
 
 
 def encode_cursor(ts: int, row_id: int, order: str) -> str:
@@ -376,6 +442,10 @@ class LogStore(Protocol):
     def query(self, query: LogQuery) -> Page:
         """One page of records matching ``query``, in its order."""
 
+    def query_raw(self, query: LogQuery) -> RawPage:
+        """The page :meth:`query` returns, as the stored lines (unparsed) and whether each
+        record is sensitive: what the API sends without parsing a record."""
+
     def iter_records(self, query: LogQuery) -> Iterator[StoredRecord]:
         """Every matching record in the query's order, streamed (constant memory).
 
@@ -398,6 +468,19 @@ class LogStore(Protocol):
 
         Returns records deleted per rule key (see :mod:`~plexichat.core.logging.store.retention`).
         """
+
+    def tail(
+        self, after_id: int, limit: int, before_id: int | None = None
+    ) -> list[tuple[int, StoredRecord]]:
+        """Up to ``limit`` rows with ``after_id < id < before_id`` (no upper bound when
+        ``before_id`` is None), as ``(id, record)`` in id (insertion) order: the live tail.
+
+        Raises:
+            ValueError: ``limit`` is not 1..:data:`MAX_TAIL`.
+        """
+
+    def last_id(self) -> int:
+        """The highest row id stored (0 when the store is empty)."""
 
     def close(self) -> None:
         """Release connections."""

@@ -34,8 +34,18 @@ from psycopg.rows import TupleRow
 
 from .._config.model import redact_url
 from .._core.errors import PlexiLoggingError
-from ._postgres_query import clean, filters, fold
-from .base import LogQuery, Page, StoredRecord, encode_cursor, micros_to_iso, to_micros
+from ._postgres_query import SENSITIVE, SENSITIVE_PARAMS, clean, filters, fold
+from .base import (
+    LogQuery,
+    Page,
+    RawPage,
+    StoredRecord,
+    check_tail,
+    encode_cursor,
+    micros_to_iso,
+    object_line,
+    to_micros,
+)
 
 if TYPE_CHECKING:
     from .retention import RetentionRules
@@ -70,6 +80,7 @@ CREATE INDEX IF NOT EXISTS plexichat_records_ts ON plexichat_records (ts, id);
 CREATE INDEX IF NOT EXISTS plexichat_records_level ON plexichat_records (levelno, ts);
 CREATE INDEX IF NOT EXISTS plexichat_records_category ON plexichat_records (category, ts);
 CREATE INDEX IF NOT EXISTS plexichat_records_tsv ON plexichat_records USING gin (tsv);
+CREATE INDEX IF NOT EXISTS plexichat_records_id ON plexichat_records (id);
 CREATE TABLE IF NOT EXISTS plexichat_positions (key text PRIMARY KEY, "offset" bigint NOT NULL);
 INSERT INTO plexichat_schema_version VALUES ({SCHEMA_VERSION});
 """
@@ -89,6 +100,10 @@ _UPSERT = """INSERT INTO plexichat_positions (key, "offset")
     ON CONFLICT (key) DO UPDATE SET "offset" = EXCLUDED."offset" """
 _RECORD = """SELECT ts, levelno, level, category, logger, module, message, stream, seq,
     convert_to(raw, 'UTF8'), event_type, security_severity FROM plexichat_records"""
+_TAIL = "SELECT id, " + _RECORD.removeprefix("SELECT ")
+_TAIL += " WHERE id > %s AND id < %s ORDER BY id LIMIT %s"
+_RAW_PAGE = f"SELECT id, ts, convert_to(raw, 'UTF8'), {SENSITIVE} FROM plexichat_records"
+_ID_INDEX = "CREATE INDEX plexichat_records_id ON plexichat_records (id)"  # for tail()
 _SIZE = """SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
     FROM pg_partition_tree('plexichat_records'::regclass)"""
 _ATTACH = "ALTER TABLE plexichat_records ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})"
@@ -259,6 +274,8 @@ class PostgresStore:
                 version = _one(conn, "SELECT max(version) FROM plexichat_schema_version")
             if version is None:
                 conn.execute(_SCHEMA)
+            elif _one(conn, "SELECT to_regclass('plexichat_records_id')") is None:
+                conn.execute(_ID_INDEX)  # a store made before tail() existed
             elif version > SCHEMA_VERSION:
                 raise PlexiLoggingError(
                     f"the store {self.url} has schema version {version}, newer than this "
@@ -382,6 +399,22 @@ class PostgresStore:
         cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
         return Page(entries=[_parse(raw) for _, _, raw in page], next_cursor=cursor)
 
+    def query_raw(self, query: LogQuery) -> RawPage:
+        """The page :meth:`query` returns, as the stored lines (never parsed), with whether
+        each record is a security or audit record, read from its columns (see
+        :class:`~plexichat.core.logging.store.base.RawPage`)."""
+        where, params = filters(query, page=True)
+        with self._connection() as conn:
+            stmt = f"{_RAW_PAGE}{where} LIMIT %s"
+            found = conn.execute(stmt, [*SENSITIVE_PARAMS, *params, query.limit + 1]).fetchall()
+        page, more = found[: query.limit], len(found) > query.limit
+        cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
+        return RawPage(
+            lines=[object_line(raw) for _, _, raw, _ in page],
+            sensitive=[flag is True for *_, flag in page],
+            next_cursor=cursor,
+        )
+
     def iter_records(self, query: LogQuery) -> Iterator[StoredRecord]:
         """Every matching record in the query's order (limit ignored, cursor honoured),
         streamed through a server-side cursor on a connection of its own: constant memory.
@@ -403,6 +436,28 @@ class PostgresStore:
                     yield StoredRecord(*row)
         finally:
             conn.close()
+
+    def tail(
+        self, after_id: int, limit: int, before_id: int | None = None
+    ) -> list[tuple[int, StoredRecord]]:
+        """Up to ``limit`` rows with ``after_id < id < before_id``, in id order.
+
+        Identity ids are taken at insert time, so a concurrent transaction can commit an
+        id lower than one already visible: a reader tracks the ids it has seen (the hub
+        of the live tail does).
+
+        Raises:
+            ValueError: ``limit`` is not 1..10000, or an id is not an int >= 0.
+        """
+        after_id, limit, before_id = check_tail(after_id, limit, before_id)
+        with self._connection() as conn:
+            rows = conn.execute(_TAIL, [after_id, before_id, limit]).fetchall()
+        return [(row[0], StoredRecord(*row[1:])) for row in rows]
+
+    def last_id(self) -> int:
+        """The highest row id committed (0 when the store is empty)."""
+        with self._connection() as conn:
+            return int(_one(conn, "SELECT coalesce(max(id), 0) FROM plexichat_records"))
 
     def count(self, query: LogQuery) -> int:
         """How many records match ``query`` (limit and cursor ignored)."""

@@ -21,8 +21,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .._core.errors import ConfigError, PlexiLoggingError
-from ._sqlite_query import _ATTR_DEPTH, _match, _select, _where
-from .base import LogQuery, Page, StoredRecord, decode_cursor, encode_cursor, micros_to_iso
+from ._sqlite_query import _ATTR_DEPTH, _SENSITIVE, _SENSITIVE_PARAMS, _match, _select, _where
+from .base import (
+    LogQuery,
+    Page,
+    RawPage,
+    StoredRecord,
+    check_tail,
+    decode_cursor,
+    encode_cursor,
+    micros_to_iso,
+    object_line,
+)
 
 if TYPE_CHECKING:
     from .retention import RetentionRules
@@ -35,6 +45,7 @@ _FEW = 5000  # a search matching fewer rows drives the query plan
 _BUSY_TIMEOUT_S = 10.0
 _FIELDS = tuple(f.name for f in fields(StoredRecord) if f.name != "doc")  # doc: never stored
 _COLUMNS = ", ".join("CAST(raw AS BLOB)" if f == "raw" else f for f in _FIELDS)
+_RAW_PAGE = f"id, ts, CAST(raw AS BLOB), {_SENSITIVE}"  # query_raw: binds _SENSITIVE_PARAMS
 _DELETE_TRIGGER = """CREATE TRIGGER IF NOT EXISTS records_ad AFTER DELETE ON records BEGIN
     INSERT INTO records_fts (records_fts, rowid, message, logger, attrs)
     VALUES ('delete', old.id, old.message, old.logger, old.attrs);
@@ -274,6 +285,26 @@ class SQLiteStore:
         cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
         return Page(entries=[_parse(raw) for _, _, raw in page], next_cursor=cursor)
 
+    def query_raw(self, query: LogQuery) -> RawPage:
+        """The page :meth:`query` returns, as the stored lines (never parsed), with whether
+        each record is a security or audit record, read from its columns (see
+        :class:`~plexichat.core.logging.store.base.RawPage`).
+
+        Raises:
+            QuerySyntaxError: as for :meth:`query`.
+        """
+        after = decode_cursor(query.cursor, query.order) if query.cursor else None
+        drive = "id" if self._few_matches(query) else "+id"
+        sql, params = _select(query, _RAW_PAGE, after, query.limit + 1, drive)
+        rows = self._conn().execute(sql, [*_SENSITIVE_PARAMS, *params]).fetchall()
+        page, more = rows[: query.limit], len(rows) > query.limit
+        cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
+        return RawPage(
+            lines=[object_line(raw) for _, _, raw, _ in page],
+            sensitive=[flag == 1 for *_, flag in page],
+            next_cursor=cursor,
+        )
+
     def _few_matches(self, query: LogQuery) -> bool:
         """Whether the search alone matches few records, so it should drive the query
         (look those rows up and sort them) rather than filter a walk down the time index."""
@@ -316,6 +347,24 @@ class SQLiteStore:
         where, params = _where(query)
         row = self._conn().execute(f"SELECT count(*) FROM records WHERE {where}", params)
         return int(row.fetchone()[0])
+
+    def tail(
+        self, after_id: int, limit: int, before_id: int | None = None
+    ) -> list[tuple[int, StoredRecord]]:
+        """Up to ``limit`` rows with ``after_id < id < before_id``, in id order (the live
+        tail: ids grow with every insert).
+
+        Raises:
+            ValueError: ``limit`` is not 1..10000, or an id is not an int >= 0.
+        """
+        after_id, limit, before_id = check_tail(after_id, limit, before_id)
+        sql = f"SELECT id, {_COLUMNS} FROM records WHERE id > ? AND id < ? ORDER BY id LIMIT ?"
+        rows = self._conn().execute(sql, (after_id, before_id, limit)).fetchall()
+        return [(row[0], StoredRecord(*row[1:])) for row in rows]
+
+    def last_id(self) -> int:
+        """The highest row id stored (0 when the store is empty)."""
+        return int(self._conn().execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
         """Counts per level and category, the 20 busiest loggers, time range, storage size.

@@ -73,6 +73,7 @@ class WindowStats:
             "end": self.end,
             "bucket": self.bucket,
             "records": self.records,
+            "errors": self.errors,
             "error_rate": round(self.error_rate, 6),
             "levels": self.levels,
             "categories": self.categories,
@@ -91,11 +92,14 @@ def window_stats(
     bucket: str = "hour",
     top: int = 10,
     now: float | None = None,
+    exclude_security: bool = False,
 ) -> WindowStats:
     """Statistics of the last ``window`` seconds, bucketed by ``bucket`` (minute/hour/day).
 
     ``ingestion_lag_seconds`` is how far the newest stored record is behind ``now``: a
     growing lag means the indexer is falling behind (or nothing is being logged).
+    ``exclude_security`` leaves security and audit records out of every number (the
+    API's viewer role).
 
     Raises:
         ValueError: an unknown bucket or a window that is not positive.
@@ -114,7 +118,9 @@ def window_stats(
     buckets: Counter[int] = Counter()
     patterns: Counter[tuple[str, str]] = Counter()
     newest = 0
-    for rec in store.iter_records(LogQuery(start=start, end=end, order="asc")):
+    for rec in store.iter_records(
+        LogQuery(start=start, end=end, order="asc", exclude_security=exclude_security)
+    ):
         stats.records += 1
         if rec.levelno >= ERROR_LEVEL:
             stats.errors += 1

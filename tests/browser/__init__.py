@@ -1,0 +1,1 @@
+"""Browser tests of the web viewer (Playwright driving Debian's Chromium)."""
