@@ -75,7 +75,7 @@ def test_four_processes_80000_records_exactly_once(tmp_path: Path) -> None:
 
 
 def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
-    """After SIGKILL every record accepted more than flush_interval (1 s) before is on disk."""
+    """After SIGKILL every record accepted more than flush_interval (0.1 s) before is on disk."""
     log_dir = tmp_path / "logs"
     proc = subprocess.Popen(
         [sys.executable, "-c", KILLED, str(log_dir)], env=_env(), stdout=subprocess.PIPE
@@ -92,7 +92,7 @@ def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
     assert numbers == list(range(len(numbers)))  # in order, no gap, no duplicate
     assert len(numbers) > 100
     last_accepted_on_disk = records[-1]["context"]["t"]
-    assert last_accepted_on_disk >= killed_at - 1.0 - 0.75  # 1 s interval + slack (2 busy cores)
+    assert last_accepted_on_disk >= killed_at - 0.1 - 0.75  # interval + slack (2 busy cores)
     tail = subprocess.run(
         [sys.executable, "-m", "plexichat.core.logging.cli", "tail", str(log_dir), "--no-follow"],
         capture_output=True,

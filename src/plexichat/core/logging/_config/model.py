@@ -196,7 +196,7 @@ class LoggingConfig(BaseModel):
         default=10_000, ge=16, le=10_000_000, description="Records the queue holds."
     )
     flush_interval: float = Field(
-        default=1.0,
+        default=0.1,
         gt=0,
         le=60,
         description="Longest time a queued record waits before it is written.",

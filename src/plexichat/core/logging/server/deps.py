@@ -137,11 +137,12 @@ Caller = Annotated[Principal, Depends(require("viewer"))]
 """Any authenticated caller (role viewer or higher)."""
 
 
-def authenticate_websocket(state: ServerState, ws: WebSocket) -> Principal | str:
+def authenticate_websocket(state: ServerState, ws: WebSocket) -> Principal | tuple[int, str]:
     """The caller of a WebSocket (``Authorization`` header or ``?token=``), or why not.
 
     Returns:
-        The principal, or the reason to close the socket with code 4401 (or 4429).
+        The principal, or the close code (4401 no or bad token, 4429 rate limited) and the
+        reason.
     """
     header = ws.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -150,7 +151,7 @@ def authenticate_websocket(state: ServerState, ws: WebSocket) -> Principal | str
     try:
         return _identify(state, token)
     except HTTPException as exc:
-        return str(exc.detail)
+        return (4429 if exc.status_code == 429 else 4401), str(exc.detail)
 
 
 def audit(

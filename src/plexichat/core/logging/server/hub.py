@@ -355,6 +355,7 @@ async def get_hub(state: ServerState) -> Hub:
         return hub
     if isinstance(hub, Hub):  # made in a loop that is gone (a test client's)
         hub.stop()
+        state.remove_listener(hub.wake)
     hub = Hub(lambda: state.store, loop)
     state.extras[HUB_KEY] = hub
     state.add_listener(hub.wake)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,7 @@ class ServerSettings:
     rate_limit: int = 600
     api_tokens: str | None = None
     run_indexer: bool = True
-    index_interval: float = 0.1
+    index_interval: float = 0.05
     heartbeat_seconds: float = 15.0
     client_queue: int = 1000
 
@@ -147,6 +148,11 @@ class ServerState:
     def add_listener(self, listener: Callable[[list[StoredRecord]], None]) -> None:
         """Call ``listener`` with each batch of records the indexer stores."""
         self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[list[StoredRecord]], None]) -> None:
+        """Stop calling ``listener`` (no error when it was not added)."""
+        with suppress(ValueError):
+            self._listeners.remove(listener)
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Call ``closer`` when the server closes (before the store is closed)."""

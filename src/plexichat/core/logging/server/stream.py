@@ -69,8 +69,8 @@ async def stream(ws: WebSocket) -> None:
     state = get_state(ws)
     await ws.accept()
     caller = await asyncio.to_thread(authenticate_websocket, state, ws)
-    if isinstance(caller, str):
-        await _refuse(ws, 4429 if caller.startswith("rate limit") else 4401, caller)
+    if isinstance(caller, tuple):
+        await _refuse(ws, *caller)
         return
     sees_sensitive = caller.allows("security")
     try:
