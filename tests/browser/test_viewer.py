@@ -65,6 +65,10 @@ def block(scope: Locator, title: str) -> Locator:
 def test_a_record_logged_after_page_load_appears_in_the_live_tail(
     page: Page, live_server: LiveServer
 ) -> None:
+    """The record shows within 2 s; the token never appears in a URL the page opens."""
+    urls: list[str] = []
+    page.on("websocket", lambda ws: urls.append(ws.url))
+    page.on("request", lambda request: urls.append(request.url))
     sign_in(page, live_server)
     message = unique("live-tail")
     get_logger("app.browser").warning(message, user_id="u-42")
@@ -74,6 +78,8 @@ def test_a_record_logged_after_page_load_appears_in_the_live_tail(
     expect(row.locator(".lvl")).to_have_class(re.compile(r"\blvl-warning\b"))
     expect(row.locator(".rec-logger")).to_have_text("app.browser")
     expect(page.locator("#role-badge")).to_have_text("role: admin")
+    assert any("/stream" in url for url in urls)
+    assert not any(live_server.tokens["admin"] in url for url in urls)
 
 
 def test_changing_the_level_filter_changes_the_stream(page: Page, live_server: LiveServer) -> None:

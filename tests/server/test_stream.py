@@ -264,6 +264,20 @@ def test_bearer_header_and_query_token_both_authenticate(live_server: LiveServer
         assert subscribed(ws)["role"] == "admin"
 
 
+def test_browser_subprotocol_token_authenticates_and_is_echoed(live_server: LiveServer) -> None:
+    """Browsers offer ["plexichat-logs", "bearer.<token>"]: the token authenticates and the
+    server picks "plexichat-logs" (a browser drops a socket whose offer was not answered)."""
+    offer: Any = ["plexichat-logs", "bearer." + live_server.tokens["viewer"]]
+    with connect(f"{live_server.ws}/stream?level=INFO", subprotocols=offer, proxy=None) as ws:
+        assert ws.subprotocol == "plexichat-logs"
+        assert subscribed(ws)["role"] == "viewer"
+    bad: Any = ["plexichat-logs", "bearer.plx_wrong"]
+    with connect(f"{live_server.ws}/stream", subprotocols=bad, proxy=None) as ws:
+        code, reason, _ = closed_with(ws)
+    assert code == 4401
+    assert "unknown or revoked" in reason
+
+
 @pytest.mark.parametrize("server_settings", [{"rate_limit": 2}])
 def test_over_the_rate_limit_closes_with_4429(live_server: LiveServer) -> None:
     """A connection counts as a request of its token: over the limit, 4429."""

@@ -137,8 +137,32 @@ Caller = Annotated[Principal, Depends(require("viewer"))]
 """Any authenticated caller (role viewer or higher)."""
 
 
+SUBPROTOCOL = "plexichat-logs"
+"""The WebSocket subprotocol the stream speaks; a browser offers it together with
+``bearer.<token>`` (browsers cannot set headers on a WebSocket, and a token in the URL ends
+up in access logs and proxies)."""
+_BEARER_PROTOCOL = "bearer."
+
+
+def subprotocol_token(ws: WebSocket) -> str | None:
+    """The token a client offered as the subprotocol ``bearer.<token>``, if any."""
+    for offered in ws.scope.get("subprotocols") or ():
+        if isinstance(offered, str) and offered.startswith(_BEARER_PROTOCOL):
+            return offered[len(_BEARER_PROTOCOL) :] or None
+    return None
+
+
+def accepted_subprotocol(ws: WebSocket) -> str | None:
+    """:data:`SUBPROTOCOL` when the client offered it (it must be echoed), else None."""
+    offered = ws.scope.get("subprotocols") or ()
+    return SUBPROTOCOL if SUBPROTOCOL in offered else None
+
+
 def authenticate_websocket(state: ServerState, ws: WebSocket) -> Principal | tuple[int, str]:
-    """The caller of a WebSocket (``Authorization`` header or ``?token=``), or why not.
+    """The caller of a WebSocket, or why not.
+
+    The token comes from the ``Authorization`` header, the subprotocol ``bearer.<token>``
+    (offered with :data:`SUBPROTOCOL`: what browsers use) or ``?token=``.
 
     Returns:
         The principal, or the close code (4401 no or bad token, 4429 rate limited) and the
@@ -147,7 +171,7 @@ def authenticate_websocket(state: ServerState, ws: WebSocket) -> Principal | tup
     header = ws.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     token = value.strip() if scheme.lower() == "bearer" else None
-    token = token or ws.query_params.get("token") or None
+    token = token or subprotocol_token(ws) or ws.query_params.get("token") or None
     try:
         return _identify(state, token)
     except HTTPException as exc:

@@ -2,7 +2,9 @@
 
 Protocol (JSON text frames). The filter comes from the query string
 (``?level=INFO&category=security&context.user_id=u1``, the names of the REST routes: see
-:func:`~.params.filter_to_query`), the token from ``Authorization: Bearer`` or ``?token=``.
+:func:`~.params.filter_to_query`), the token from ``Authorization: Bearer``, the subprotocols ``["plexichat-logs",
+"bearer.<token>"]`` (browsers: ``new WebSocket(url, ["plexichat-logs", "bearer." + token])``)
+or ``?token=``.
 
 Server to client:
 
@@ -39,7 +41,7 @@ from .._core.errors import error_reporter
 from ..store.base import decode_cursor
 from ..store.search import QuerySyntaxError
 from .auth import Principal
-from .deps import audit, authenticate_websocket, get_state
+from .deps import accepted_subprotocol, audit, authenticate_websocket, get_state
 from .hub import TAIL_BATCH, Hub, Position, get_hub
 from .matcher import Matcher, Row, fetch_rows, parse_filter
 from .params import FilterError
@@ -67,7 +69,7 @@ _REASON_BYTES = 123  # the most a close frame's reason holds
 async def stream(ws: WebSocket) -> None:
     """Stream new log records matching the client's filter (see the module docs)."""
     state = get_state(ws)
-    await ws.accept()
+    await ws.accept(subprotocol=accepted_subprotocol(ws))
     caller = await asyncio.to_thread(authenticate_websocket, state, ws)
     if isinstance(caller, tuple):
         await _refuse(ws, *caller)

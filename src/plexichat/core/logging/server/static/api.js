@@ -1,8 +1,9 @@
 // API access: the base path, the token (sessionStorage), fetch and WebSocket URLs, errors.
 //
-// The token is sent only as `Authorization: Bearer` to this origin's API (and as ?token= on
-// the WebSocket, which cannot carry headers from a browser). A 401 anywhere signs out and
-// brings back the sign-in form with the server's message.
+// The token is sent only as `Authorization: Bearer` to this origin's API (and as the
+// subprotocol "bearer.<token>" on the WebSocket, which cannot carry headers from a browser;
+// never in a URL). A 401 anywhere signs out and brings back the sign-in form with the
+// server's message.
 
 const meta = document.querySelector('meta[name="plexichat-api-base"]');
 const injected = meta ? meta.getAttribute("content") || "" : "";

@@ -211,11 +211,12 @@ function onClose(event) {
 function connect() {
   clearTimeout(state.retryTimer);
   if (!state.wanted || state.ws) return;
-  const params = { ...currentFilter(), token: session.token };
+  const params = { ...currentFilter() };
   if (state.cursor) params.after = state.cursor;
   let ws;
   try {
-    ws = new WebSocket(wsUrl("/stream", params));
+    // the token travels as a subprotocol: never in a URL (access logs, proxies, history)
+    ws = new WebSocket(wsUrl("/stream", params), ["plexichat-logs", `bearer.${session.token}`]);
   } catch (err) {
     scheduleReconnect(5000, `Cannot connect (${err.message})`);
     return;
