@@ -2,9 +2,9 @@
 
 Protocol (JSON text frames). The filter comes from the query string
 (``?level=INFO&category=security&context.user_id=u1``, the names of the REST routes: see
-:func:`~.params.filter_to_query`), the token from ``Authorization: Bearer``, the subprotocols ``["plexichat-logs",
-"bearer.<token>"]`` (browsers: ``new WebSocket(url, ["plexichat-logs", "bearer." + token])``)
-or ``?token=``.
+:func:`~.params.filter_to_query`), the token from ``Authorization: Bearer``, the
+subprotocols ``["plexichat-logs", "bearer.<token>"]`` (browsers: ``new WebSocket(url,
+["plexichat-logs", "bearer." + token])``) or ``?token=``.
 
 Server to client:
 
