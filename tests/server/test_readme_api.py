@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import os
 import re
+import select
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
-from plexichat.core.logging import get_logger
+from plexichat.core.logging import flush_logging, get_logger
 from plexichat.core.logging.store.base import LogQuery
 from tests.server.conftest import LiveServer
 
@@ -72,3 +75,30 @@ def test_readme_curl_examples(live_server: LiveServer, tmp_path: Path) -> None:
     assert "database timeout on orders" in messages  # WARNING and above
     assert "ok" not in messages
     assert len(commands) >= 9
+
+
+def test_readme_python_tail_example(live_server: LiveServer) -> None:
+    """The README's Python WebSocket example prints a WARNING logged after it connected."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if "api/v2/logs/stream" in b)
+    code = code.replace("ws://127.0.0.1:8000/api/v2/logs", live_server.ws)
+    env = {**os.environ, "TOKEN": live_server.tokens["viewer"], "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        line = ""
+        while "readme tail example" not in line and time.monotonic() < deadline:
+            get_logger("readme.tail").warning("readme tail example")
+            flush_logging()
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if ready:
+                line = proc.stdout.readline()
+        assert "WARNING readme tail example" in line
+    finally:
+        proc.kill()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
