@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -185,3 +187,36 @@ def test_token_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "no token named 'ci2'" in capsys.readouterr().err
     assert main(["token", "list", "--dir", str(tmp_path)]) == 0
     assert "ci" in capsys.readouterr().out
+
+
+_RACER = """
+import sys
+from pathlib import Path
+from plexichat.core.logging.server.auth import TokenStore
+store = TokenStore.for_directory(Path(sys.argv[1]))
+for i in range(int(sys.argv[3])):
+    if sys.argv[2] == "revoke":
+        store.revoke(f"victim-{i}")
+    else:
+        store.create("viewer", name=f"{sys.argv[2]}-{i}")
+"""
+
+
+@pytest.mark.slow
+def test_processes_changing_the_token_file_never_undo_each_other(tmp_path: Path) -> None:
+    """Two processes creating and one revoking at once: every create and every revocation
+    survives (the read-modify-write is under a file lock)."""
+    rounds = 40
+    store = TokenStore.for_directory(tmp_path)
+    victims = [store.create("admin", name=f"victim-{i}")[0] for i in range(rounds)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _RACER, str(tmp_path), kind, str(rounds)])
+        for kind in ("revoke", "a", "b")
+    ]
+    assert [p.wait(120) for p in procs] == [0, 0, 0]
+    final = TokenStore.for_directory(tmp_path)
+    names = {t.name: t for t in final.list()}
+    assert all(f"{k}-{i}" in names for k in ("a", "b") for i in range(rounds))
+    assert all(final.authenticate(token) is None for token in victims)
+    assert all(names[f"victim-{i}"].revoked is not None for i in range(rounds))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".api-tokens")]

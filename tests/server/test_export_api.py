@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import socket
 import threading
 import time
 from typing import Any
@@ -211,3 +212,36 @@ def test_exports_are_audited_with_the_token_name(logged: LiveServer) -> None:
     assert meta["details"]["format"] == "csv"
     assert meta["details"]["filters"]["level"] == "ERROR"
     assert meta["details"]["filters"]["context.user_id"] == "u1"
+
+
+def _raw_post(live: LiveServer, headers: str, body: bytes) -> str:
+    """POST /export over a raw socket; the status line the server answered with."""
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(
+            f"POST /api/v2/logs/export HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode() + body
+        )
+        reply = sock.recv(4096).decode("latin-1")
+    return reply.split("\r\n", 1)[0]
+
+
+def test_export_refuses_before_reading_a_body_without_a_token(live_server: LiveServer) -> None:
+    """A caller without a token gets 401 without the server reading (or waiting for) the
+    400 MB body it announced: the body is read only after authentication."""
+    status = _raw_post(
+        live_server, "Content-Type: application/json\r\nContent-Length: 400000000\r\n", b"{"
+    )
+    assert status == "HTTP/1.1 401 Unauthorized"
+
+
+def test_export_bodies_over_64_kib_get_413(live_server: LiveServer) -> None:
+    """An admin's body is read up to 64 KiB: beyond, 413 (announced or streamed)."""
+    auth = f"Authorization: Bearer {live_server.tokens['admin']}\r\n"
+    announced = _raw_post(
+        live_server, auth + "Content-Type: application/json\r\nContent-Length: 10000000\r\n", b"{"
+    )
+    assert announced == "HTTP/1.1 413 Request Entity Too Large"
+    with live_server.client("admin") as c:
+        big = c.post("/export", content=b'{"search_query": "' + b"a" * 70_000 + b'"}')
+    assert big.status_code == 413
+    assert "64" in big.json()["detail"] or "65536" in big.json()["detail"]

@@ -3,6 +3,8 @@ parameter (quotes, FTS5 and tsquery operators, SQL, NUL bytes, lone surrogates, 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 from urllib.parse import quote
@@ -191,3 +193,22 @@ def test_export_never_fails(
             response = c.post("/export", content=raw, headers={"content-type": "application/json"})
             _check(response) if response.status_code != 200 else response.read()
             assert response.status_code in OK
+
+
+def test_forged_cursors_and_edge_times_get_4xx(live_server: LiveServer) -> None:
+    """Cursors are not secret: a forged one with ids or times no database integer holds is
+    an unknown cursor (400), and a range ending near year 1 is no server error."""
+
+    def forge(ts: int, row_id: int, order: str = "desc") -> str:
+        payload = json.dumps([ts, row_id, order], separators=(",", ":")).encode()
+        sig = hashlib.sha256(b"plexichat-cursor" + payload).digest()[:6]
+        return base64.urlsafe_b64encode(payload + sig).decode().rstrip("=")
+
+    with live_server.client("admin") as c:
+        for cursor in (forge(2**63, 1), forge(1, 2**63), forge(1, -5), forge(-(2**64), 1)):
+            assert c.get("/entries", params={"cursor": cursor}).status_code == 400
+            events = c.get("/security/events", params={"cursor": cursor})
+            assert events.status_code == 400
+        edge = c.get("/performance/metrics", params={"end_time": "0001-01-01T00:10:00Z"})
+        assert edge.status_code == 200
+        assert edge.json()["metrics"] == {}

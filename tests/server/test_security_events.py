@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from plexichat.core.logging import get_logger
+from plexichat.core.logging import configure_logging, get_logger
 from plexichat.core.logging.security_logger import get_audit_logger, get_security_logger
 from plexichat.core.logging.store.base import LogQuery
 from tests.server.conftest import LiveServer
@@ -133,3 +133,18 @@ def test_every_read_is_audited_with_the_token_name(events: LiveServer) -> None:
     assert counts["mallory"]["metadata"]["details"]["count"] == 2
     assert counts["mallory"]["metadata"]["details"]["filters"]["severity"] == "HIGH"
     assert counts["nobody"]["metadata"]["details"]["count"] == 0
+    assert all(r["metadata"]["actor"]["token_name"] == "test-security" for r in records)
+
+
+def test_reads_are_audited_even_with_the_apps_audit_trail_off(live_server: LiveServer) -> None:
+    """The server's access audit does not depend on the application's audit_enabled."""
+    configure_logging(directory=live_server.directory, console_enabled=False, audit_enabled=False)
+    get_audit_logger().log("app", "update", "x", "success")  # the app's own: off
+    with live_server.client("security") as c:
+        _events(c)
+    with live_server.client("admin") as c:
+        assert c.post("/export", json={"format": "ndjson"}).status_code == 200
+    query = LogQuery(categories=("audit",))
+    live_server.wait_for(2, query)
+    found = {r["metadata"]["resource"] for r in live_server.state.store.query(query).entries}
+    assert found == {"security/events", "logs/export"}

@@ -151,6 +151,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from .. import configure_logging, shutdown_logging
     from ..log_api import ServerSettings, create_app
+    from ..server.stream import MAX_FRAME_BYTES
 
     if not 0 < args.port < 65536:
         return _fail("serve", f"invalid --port {args.port}: use 1..65535")
@@ -195,7 +196,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail("serve", str(exc))
     url = f"http://{_url_host(args.host)}:{args.port}/"
-    print(f"PlexiChat log server: {url}  (API {url}api/v2/logs, docs {url}docs)")
+    print(f"PlexiChat log server: {url}  (API {url}api/v2/logs, schema .../openapi.json)")
     print(
         f"  log directory {directory.absolute()}, store {redact_url(settings.effective_store_url)}"
     )
@@ -213,7 +214,15 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         # log_config=None: uvicorn's own messages go through this logging configuration
         server = uvicorn.Server(
-            uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
+            uvicorn.Config(
+                app,
+                host=args.host,
+                port=args.port,
+                log_config=None,
+                access_log=False,
+                ws_max_size=MAX_FRAME_BYTES,  # a client frame is a filter, never megabytes
+                ws_max_queue=4,
+            )
         )
         server.run()
     finally:

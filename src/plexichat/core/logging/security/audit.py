@@ -81,6 +81,8 @@ class AuditLogger:
         after: object = None,
         reason: object = None,
         details: object = None,
+        *,
+        always: bool = False,
     ) -> None:
         """Write one audit record (nothing when ``audit_enabled`` is false).
 
@@ -95,11 +97,13 @@ class AuditLogger:
             reason: why (a ticket, a justification).
             details: what else identifies the action (e.g. the filters of a read; secrets
                 masked).
+            always: write the record even when ``audit_enabled`` is false (the log
+                server's own access audit: reads of security data and exports).
         """
         try:
             manager = get_logging_manager()
             manager.ensure_configured()
-            if not manager.config.audit_enabled:
+            if not manager.config.audit_enabled and not always:
                 return
             actor, action, resource, outcome = (
                 _plain(actor), _plain(action), _plain(resource), _plain(outcome),

@@ -2,29 +2,67 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from . import ui
-from .deps import STATE_KEY
-from .router import router
+from .deps import STATE_KEY, Caller
+from .router import PREFIX, router
 from .state import ServerSettings, ServerState
 
 if TYPE_CHECKING:
     from .._config.model import LoggingConfig
 
-__all__ = ["create_app"]
+__all__ = ["LOOPBACK_HOSTS", "TokenQueryFilter", "create_app", "install_token_filter"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+"""The Host headers an ``insecure_no_auth`` server answers (anything else: 400)."""
 
 _DESCRIPTION = """Search, tail and export the logs of a PlexiChat Logging directory.
 
 Every route except `/api/v2/logs/health` needs `Authorization: Bearer <token>` (tokens from
-`plexichat-logs token create --role viewer|security|admin`). The WebSocket
-`/api/v2/logs/stream` also takes `?token=`.
+`plexichat-logs token create --role viewer|security|admin`), this schema
+(`/api/v2/logs/openapi.json`) included. The WebSocket `/api/v2/logs/stream` also takes the
+subprotocol `bearer.<token>` or `?token=`.
 """
+
+
+_TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s\"']*")
+
+
+class TokenQueryFilter(logging.Filter):
+    """Masks ``?token=...`` in uvicorn's request lines (``"WebSocket /stream?token=..."``),
+    whatever the redaction settings: the server indexes its own log directory, so a token
+    in a log line would be readable by every viewer."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's arguments and message in place; never drop it."""
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, str) and "token=" in a for a in record.args
+        ):
+            record.args = tuple(
+                _TOKEN_IN_URL.sub(r"\1[REDACTED]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str) and "token=" in record.msg:
+            record.msg = _TOKEN_IN_URL.sub(r"\1[REDACTED]", record.msg)
+        return True
+
+
+def install_token_filter() -> None:
+    """Add :class:`TokenQueryFilter` to uvicorn's loggers (once)."""
+    for name in ("uvicorn.error", "uvicorn.access"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, TokenQueryFilter) for f in target.filters):
+            target.addFilter(TokenQueryFilter())
 
 
 def create_app(config: LoggingConfig | ServerSettings | None = None, **overrides: Any) -> FastAPI:
@@ -50,6 +88,7 @@ def create_app(config: LoggingConfig | ServerSettings | None = None, **overrides
     else:
         settings = ServerSettings.from_config(config, **overrides)
     state = ServerState(settings)
+    install_token_filter()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,9 +105,22 @@ def create_app(config: LoggingConfig | ServerSettings | None = None, **overrides
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        # deny by default: the schema needs a token too, and FastAPI's /docs pages would
+        # load third-party script from a CDN into a page where admins paste tokens
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     setattr(app.state, STATE_KEY, state)
     app.include_router(router)
+
+    @app.get(PREFIX + "/openapi.json", include_in_schema=False)
+    async def openapi_schema(_caller: Caller) -> JSONResponse:
+        """The OpenAPI schema of the API (any role)."""
+        return JSONResponse(app.openapi())
+
+    if settings.insecure_no_auth:  # no token: at least no other site's page (DNS rebinding)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_HOSTS))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

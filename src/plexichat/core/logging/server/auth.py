@@ -13,12 +13,16 @@ held in memory only (containers). A token is shown once, when it is created.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -229,7 +233,7 @@ class TokenStore:
         if self.path is None:
             raise ConfigError("this token store has no file; tokens cannot be created")
         token = _PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-        with self._lock:
+        with self._lock, self._file_lock():
             data = self._read()
             token_id = "t" + secrets.token_hex(4)
             name = (name or f"{checked}-{token_id}").strip()
@@ -260,7 +264,7 @@ class TokenStore:
         """
         if self.path is None:
             raise ConfigError("this token store has no file; nothing to revoke")
-        with self._lock:
+        with self._lock, self._file_lock():
             data = self._read()
             for item in data["tokens"]:
                 if name_or_id in (item.get("id"), item.get("name")):
@@ -278,17 +282,34 @@ class TokenStore:
             f"no token named {name_or_id!r}: see `plexichat-logs token list` for names and ids"
         )
 
-    def _write(self, data: dict[str, Any]) -> None:
-        """Replace the file atomically, readable by its owner only."""
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Hold an exclusive ``flock`` on ``<file>.lock`` around a read-modify-write, so two
+        processes (the server and ``plexichat-logs token``) never undo each other's change."""
         assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _write(self, data: dict[str, Any]) -> None:
+        """Replace the file atomically, readable by its owner only (under the file lock)."""
+        assert self.path is not None
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:  # mkstemp: O_EXCL, mode 0600
+                fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
         self._mtime = None  # re-read at the next lookup
 
 

@@ -117,9 +117,10 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """
 
     async def dependency(
-        state: Annotated[ServerState, Depends(current_state)],
+        conn: HTTPConnection,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
+        state = await current_state(conn)  # not a sub-dependency: one fewer to solve
         principal = _identify(state, credentials.credentials if credentials else None)
         if not principal.allows(role):
             raise HTTPException(
@@ -193,6 +194,8 @@ def audit(
     if request is not None and request.client is not None:
         actor["ip_address"] = request.client.host
     try:
-        get_audit_logger().log(actor, action, resource, outcome, details=details or None)
+        get_audit_logger().log(
+            actor, action, resource, outcome, details=details or None, always=True
+        )
     except Exception as exc:  # noqa: BLE001 - auditing never breaks a request
         error_reporter.report("server-audit", f"could not audit {action} {resource}: {exc!r}")

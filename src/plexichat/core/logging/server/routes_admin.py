@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from .._config.model import redact_url
 from .._core.clock import iso_utc
 from .._core.errors import error_reporter
-from ..store.base import SENSITIVE_CATEGORIES, SENSITIVE_LEVELS, LogQuery, to_micros
+from ..store.base import SENSITIVE_LEVELS, LogQuery, LogStore, to_micros
 from ..store.stats import window_stats
 from .auth import Principal
 from .deps import Caller, get_state, require
@@ -43,27 +43,24 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 PROMETHEUS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 _BUCKET_SECONDS: Final = {"minute": 60, "hour": 3600, "day": 86400}
 _MAX_BUCKETS: Final = 5000
-_SENSITIVE_LOGGERS: Final = ("plexichat.security", "plexichat.audit")
 _INTEGRITY: Final = "integrity"
 _INTEGRITY_LOCK: Final = "integrity_lock"
 
 
 # --- /stats --------------------------------------------------------------------------------
-def _without_sensitive(stats: dict[str, Any]) -> dict[str, Any]:
-    """The store's all-time statistics without the security and audit counts."""
-    out = dict(stats)
-    categories = {
-        k: v for k, v in stats.get("categories", {}).items() if k not in SENSITIVE_CATEGORIES
+def _viewer_store_stats(store: LogStore) -> dict[str, Any]:
+    """The all-time numbers the viewer role may see: records, first and last time and the
+    storage size, all without security and audit records (per level, category and logger
+    counts are in the window part, which is computed without them too)."""
+    query = LogQuery(exclude_security=True, limit=1)
+    newest = store.query(query).entries
+    oldest = store.query(LogQuery(exclude_security=True, limit=1, order="asc")).entries
+    return {
+        "records": store.count(query),
+        "first": oldest[0].get("timestamp") if oldest else None,
+        "last": newest[0].get("timestamp") if newest else None,
+        "storage_bytes": store.stats().get("storage_bytes"),
     }
-    out["categories"] = categories
-    out["levels"] = {k: v for k, v in stats.get("levels", {}).items() if k not in SENSITIVE_LEVELS}
-    out["loggers"] = {
-        k: v
-        for k, v in stats.get("loggers", {}).items()
-        if not str(k).startswith(_SENSITIVE_LOGGERS)
-    }
-    out["records"] = sum(int(v) for v in categories.values())
-    return out
 
 
 def _pipeline(viewer: bool) -> dict[str, Any]:
@@ -126,26 +123,58 @@ def stats(
                 "choose a larger bucket or a smaller window",
             )
         )
+    viewer = not principal.allows("security")
+    return json_response(_cached_stats(state, viewer, window, bucket))
+
+
+_STATS_CACHE: Final = "stats_cache"
+_STATS_LOCK: Final = "stats_lock"
+STATS_TTL_SECONDS: Final = 5.0
+"""How long one computation of /stats serves identical requests (role kind, window, bucket)."""
+
+
+def _cached_stats(state: ServerState, viewer: bool, window: float, bucket: str) -> Any:
+    """/stats for one kind of caller, computed at most once per :data:`STATS_TTL_SECONDS`
+    and one computation at a time (a month's window scans the store: repeating it must not
+    take the server's threads)."""
+    lock = state.extras.setdefault(_STATS_LOCK, threading.Lock())
+    cache: dict[tuple[bool, float, str], tuple[float, Any]]
+    cache = state.extras.setdefault(_STATS_CACHE, {})
+    key = (viewer, window, bucket)
+    with lock:
+        hit = cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < STATS_TTL_SECONDS:
+            return hit[1]
+        body = _compute_stats(state, viewer, window, bucket)
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = (time.monotonic(), body)
+        return body
+
+
+def _compute_stats(state: ServerState, viewer: bool, window: float, bucket: str) -> Any:
     now = time.time()
     store = state.store
-    all_time = store.stats()
-    lag = _lag(all_time.get("last"), now)
-    viewer = not principal.allows("security")
+    all_time = _viewer_store_stats(store) if viewer else store.stats()
     last = state.last_index
-    body = {
-        "store": _without_sensitive(all_time) if viewer else all_time,
+    indexer: dict[str, Any] = {
+        "running": state.settings.run_indexer,
+        "ingestion_lag_seconds": _lag(all_time.get("last"), now),
+    }
+    if not viewer:  # its counts include the records the viewer may not know of
+        indexer["last_pass"] = asdict(last) if last is not None else None
+    integrity = _integrity_summary(state)
+    if viewer:
+        integrity = {k: integrity[k] for k in ("status", "checked_at") if k in integrity}
+    return {
+        "store": all_time,
         "window": window_stats(
             store, window=window, bucket=bucket, now=now, exclude_security=viewer
         ).as_dict(),
         "pipeline": _pipeline(viewer),
-        "indexer": {
-            "running": state.settings.run_indexer,
-            "last_pass": asdict(last) if last is not None else None,
-            "ingestion_lag_seconds": lag,
-        },
-        "integrity": _integrity_summary(state),
+        "indexer": indexer,
+        "integrity": integrity,
     }
-    return json_response(body)
 
 
 # --- /integrity ----------------------------------------------------------------------------

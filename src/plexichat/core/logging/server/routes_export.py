@@ -9,6 +9,7 @@ goes away stops it. Admin only; every export is audited.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -16,15 +17,19 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, BinaryIO, Final, cast
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Request
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from .._core.errors import error_reporter
 from ..store.base import LogQuery, LogStore
 from ..store.export import export_records
 from .auth import Principal
 from .deps import get_state, require
-from .models import ERROR_RESPONSES, ErrorMessage, ExportRequest, LogEntry
+from .models import ERROR_RESPONSES, ErrorMessage, ExportRequest, InvalidRequest, LogEntry
 from .params import (
     WHERE_PREFIXES,
     FilterError,
@@ -180,13 +185,38 @@ def _walk_text(value: object, path: tuple[str | int, ...]) -> tuple[str | int, .
     return None
 
 
-async def _unicode_body(request: Request) -> None:
-    """Refuse (422) a JSON body holding a lone surrogate (``"\\ud800"``) before it is echoed
-    back in an error or reaches the store."""
+MAX_BODY_BYTES: Final = 64 * 1024
+"""The largest export request body read (a filter is a few hundred bytes)."""
+
+
+async def _read_body(request: Request) -> ExportRequest:
+    """The export request, read only after the caller was authenticated and at most
+    :data:`MAX_BODY_BYTES` of it (FastAPI would parse a declared body of any size first).
+
+    Raises:
+        HTTPException: 413 for a larger body, 400 for one that is not JSON, 422 (FastAPI's
+            shape, ``loc`` starting with ``body``) for invalid fields or a lone surrogate.
+    """
+    declared = request.headers.get("content-length")
+    too_big = HTTPException(
+        413, f"export request bodies are limited to {MAX_BODY_BYTES} bytes: send only filters"
+    )
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise too_big
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise too_big
     try:
-        data = await request.json()
-    except ValueError:
-        return  # FastAPI reports invalid JSON itself
+        data = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses lone surrogates that json accepts: report those as 422
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise HTTPException(400, "the body is not UTF-8 JSON: send a JSON object") from None
+    if data is None:
+        data = {}
     path = _walk_text(data, ("body",))
     if path is not None:
         raise http_error(
@@ -196,6 +226,11 @@ async def _unicode_body(request: Request) -> None:
             ),
             location="body",
         )
+    try:
+        return ExportRequest.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
 
 _OPENAPI_CONTENT: Final = {
@@ -216,20 +251,34 @@ _OPENAPI_CONTENT: Final = {
     "first unless `order` is `desc`. Invalid filters are refused with 422 before anything is "
     "sent. Needs the `admin` role; every export is audited.",
     response_class=StreamingResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": ExportRequest.model_json_schema()}},
+        }
+    },
     responses={
         200: {"description": "The export, streamed.", "content": _OPENAPI_CONTENT},
         400: {"model": ErrorMessage, "description": "The body could not be read as UTF-8 JSON."},
+        413: {"model": ErrorMessage, "description": "The body is over 64 KiB."},
+        422: {"model": InvalidRequest, "description": "Invalid filters, each named."},
         **ERROR_RESPONSES,
     },
 )
-def export_logs(
+async def export_logs(
     request: Request,
-    body: ExportRequest,
     principal: Annotated[Principal, Depends(require("admin"))],
     state: Annotated[ServerState, Depends(get_state)],
-    _checked: Annotated[None, Depends(_unicode_body)],
 ) -> StreamingResponse:
     """Stream the export (see the description)."""
+    body = await _read_body(request)
+    return await run_in_threadpool(_start_export, request, body, principal, state)
+
+
+def _start_export(
+    request: Request, body: ExportRequest, principal: Principal, state: ServerState
+) -> StreamingResponse:
+    """Check the filters against the store, audit, and start the export thread."""
     try:
         filters = _filters(body)
         query = filter_to_query(filters, exclude_security=False)

@@ -40,6 +40,10 @@ Values that are undefined (an empty interval's mean) are null.
 """
 
 
+_EARLIEST_US = to_micros("0001-01-01T00:00:00Z")
+"""The earliest time a range can start at (an hour before 0001-01-01T00:10Z is no date)."""
+
+
 def _range(start_time: str | None, end_time: str | None) -> tuple[int, int]:
     """The range in microseconds: the given times, or the hour before ``end_time``/now."""
     end = to_micros(iso_time("end_time", end_time)) if end_time is not None else None
@@ -49,7 +53,7 @@ def _range(start_time: str | None, end_time: str | None) -> tuple[int, int]:
         if start is not None and start > end:
             end = start
     if start is None:
-        start = end - int(DEFAULT_RANGE * 1_000_000)
+        start = max(end - int(DEFAULT_RANGE * 1_000_000), _EARLIEST_US)
     if start > end:
         raise FilterError(
             "start_time",

@@ -57,7 +57,7 @@ CONTENT_SECURITY_POLICY: Final[str] = "; ".join(
         "style-src 'self'",
         "img-src 'self' data:",
         "font-src 'self'",
-        "connect-src 'self' ws: wss:",
+        "connect-src 'self'",  # 'self' covers the same origin's ws:/wss: (CSP level 3)
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",
