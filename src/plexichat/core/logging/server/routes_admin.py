@@ -234,6 +234,7 @@ def _latest_check(state: ServerState, refresh: bool) -> tuple[_Check, bool]:
             return check, False
         check = _verify(state)
         state.extras[_INTEGRITY] = check
+        state.extras.pop(_STATS_CACHE, None)  # /stats shows the new status at once
         return check, True
 
 
