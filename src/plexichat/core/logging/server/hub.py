@@ -14,6 +14,11 @@ again at each pass until it arrives or, after :data:`GAP_SECONDS`, counts as nev
 
 A subscriber's queue is bounded: when it is full the hub counts a drop for that client and
 moves on, so a slow client never slows the hub or the others.
+
+The hub also paces the resumes of its clients (:class:`Slots`: at most
+:data:`MAX_BACKFILLS` read the store at once) and watches the token file (every
+:data:`TOKEN_CHECK_SECONDS`): when it changes, every subscriber re-checks its token, so a
+revoked token loses its live tail at once.
 """
 
 from __future__ import annotations
@@ -22,19 +27,21 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._core.errors import error_reporter
 from ..store.base import LogStore
 from .matcher import Row, fetch_rows, row_ids
+from .tail_guard import token_file_mark
 
 if TYPE_CHECKING:
     from .state import ServerState
 
-__all__ = ["HUB_KEY", "Client", "Hub", "IdTracker", "Position", "get_hub"]
+__all__ = ["HUB_KEY", "Client", "Hub", "IdTracker", "Position", "Slots", "get_hub"]
 
 HUB_KEY = "live_tail_hub"
 POLL_SECONDS = 0.5
@@ -44,6 +51,11 @@ PRIME_IDS = 1000
 """At start, ids missing among this many below the newest are waited for (see IdTracker)."""
 GAP_SECONDS = 10.0
 """How long a missing id is waited for before it counts as never coming."""
+MAX_BACKFILLS = 2
+"""Resumes (``?after=``) of one server that read the store at the same time; the others
+wait their turn."""
+TOKEN_CHECK_SECONDS = 0.5
+"""How often the hub looks whether the token file changed."""
 _T = TypeVar("_T")
 
 
@@ -146,6 +158,37 @@ class IdTracker:
         return Position(self.low, self.high, frozenset(self.seen))
 
 
+class Slots:
+    """At most ``size`` holders at once; the others wait in turn (FIFO).
+
+    Args:
+        size: holders at once.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.busy = 0
+        """Holders now."""
+        self.waiting = 0
+        """Callers waiting for a slot now."""
+        self._semaphore = asyncio.Semaphore(size)
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Hold a slot for the ``async with`` block (waiting for one first)."""
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        self.busy += 1
+        try:
+            yield
+        finally:
+            self.busy -= 1
+            self._semaphore.release()
+
+
 class Client(Protocol):
     """What the hub needs of a subscriber (the WebSocket's ``stream.Subscriber``)."""
 
@@ -168,6 +211,9 @@ class Hub:
         poll: seconds between two reads when nobody wakes the hub.
         batch: rows per ``tail`` call.
         gap_seconds: see :class:`IdTracker`.
+        watch: returns a mark of the token file (called in a worker thread every
+            :data:`TOKEN_CHECK_SECONDS`); when it changes, every subscriber that has a
+            ``revalidate()`` method (never blocking) has it called: it re-checks its token.
     """
 
     def __init__(
@@ -178,6 +224,7 @@ class Hub:
         poll: float = POLL_SECONDS,
         batch: int = TAIL_BATCH,
         gap_seconds: float = GAP_SECONDS,
+        watch: Callable[[], object] | None = None,
     ) -> None:
         self.loop = loop
         self.poll = poll
@@ -186,6 +233,11 @@ class Hub:
         self.tracker = IdTracker(0, gap_seconds)
         self.stopped = False
         self.ready = asyncio.Event()
+        self.backfills = Slots(MAX_BACKFILLS)
+        """The resumes reading the store now (see :data:`MAX_BACKFILLS`)."""
+        self._watch = watch
+        self._watch_mark: object = None
+        self._watch_due = 0.0
         self._store = store
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -202,6 +254,9 @@ class Hub:
         """Start at the newest stored row and run the reader task."""
         store = self.store()
         await self._prime(store, await self._call(store.last_id))
+        if self._watch is not None:
+            self._watch_mark = await self._call(self._watch)
+            self._watch_due = time.monotonic() + TOKEN_CHECK_SECONDS
         self._task = self.loop.create_task(self._run(), name="plexichat-live-tail-hub")
         self.ready.set()
 
@@ -245,6 +300,7 @@ class Hub:
                 timer = True
             self._wake.clear()
             try:
+                await self._check_watch()
                 await self._read(timer)
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the hub never raises into the server
@@ -255,6 +311,21 @@ class Hub:
                     "live-tail", f"live tail: reading new records failed: {exc!r}"
                 )
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+
+    async def _check_watch(self) -> None:
+        """Every :data:`TOKEN_CHECK_SECONDS`: when the token file changed, every
+        subscriber re-checks its token."""
+        now = time.monotonic()
+        if self._watch is None or now < self._watch_due:
+            return
+        self._watch_due = now + TOKEN_CHECK_SECONDS
+        mark = await self._call(self._watch)
+        if mark != self._watch_mark:
+            self._watch_mark = mark
+            for subscriber in list(self.subscribers):
+                revalidate = getattr(subscriber, "revalidate", None)
+                if revalidate is not None:
+                    revalidate()
 
     async def _prime(self, store: LogStore, last: int) -> None:
         """Start at ``last``; ids missing among the :data:`PRIME_IDS` below it are waited
@@ -298,24 +369,32 @@ class Hub:
             return len(ids), ids[-1] if ids else after
 
     async def _fan_out(self, rows: list[Row]) -> None:
-        """Offer rows in steps of half the smallest queue, yielding between steps: the
-        senders of clients that keep up empty their queues before the next step."""
-        step = max(1, min((s.capacity for s in self.subscribers), default=len(rows)) // 2)
-        for start in range(0, len(rows), step):
-            if start:
+        """Offer rows in steps of half the smallest queue (in records, and in characters
+        for subscribers with a ``max_bytes`` budget), yielding between steps: the senders
+        of clients that keep up empty their queues before the next step."""
+        subscribers = list(self.subscribers)
+        step = max(1, min((s.capacity for s in subscribers), default=len(rows)) // 2)
+        budgets = (getattr(s, "max_bytes", None) for s in subscribers)
+        step_chars = min((b for b in budgets if isinstance(b, int)), default=0) // 2
+        count = chars = 0
+        now = time.monotonic()
+        for row in rows:
+            if count >= step or (step_chars and chars >= step_chars):
                 await asyncio.sleep(0)
-            now = time.monotonic()
-            subscribers = list(self.subscribers)
-            for row in rows[start : start + step]:
-                if not self.tracker.accept(row.id, now):
-                    continue
-                for subscriber in subscribers:
-                    try:
-                        subscriber.deliver(row)
-                    except Exception as exc:  # noqa: BLE001 - one bad filter never stops the rest
-                        report = f"live tail filter failed: {exc!r}"
-                        error_reporter.report("live-tail-filter", report)
-                        subscriber.close(1011)
+                count = chars = 0
+                now = time.monotonic()
+                subscribers = list(self.subscribers)
+            count += 1
+            chars += len(row.text)
+            if not self.tracker.accept(row.id, now):
+                continue
+            for subscriber in subscribers:
+                try:
+                    subscriber.deliver(row)
+                except Exception as exc:  # noqa: BLE001 - one bad filter never stops the rest
+                    report = f"live tail filter failed: {exc!r}"
+                    error_reporter.report("live-tail-filter", report)
+                    subscriber.close(1011)
 
     def stop(self) -> None:
         """Stop reading and close every subscriber (idempotent, any thread)."""
@@ -356,7 +435,8 @@ async def get_hub(state: ServerState) -> Hub:
     if isinstance(hub, Hub):  # made in a loop that is gone (a test client's)
         hub.stop()
         state.remove_listener(hub.wake)
-    hub = Hub(lambda: state.store, loop)
+    path = state.tokens.path
+    hub = Hub(lambda: state.store, loop, watch=lambda: token_file_mark(path))
     state.extras[HUB_KEY] = hub
     state.add_listener(hub.wake)
     state.on_close(hub.stop)

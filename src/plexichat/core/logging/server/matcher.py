@@ -15,7 +15,8 @@ matcher mirrors the SQLite store's SQL (``store/_sqlite_query.py``) field by fie
 
 A client's filter dict (``{"level": "ERROR", "category": "security"}``, the names of the
 REST routes) becomes a matcher with :func:`parse_filter`; :func:`fetch_rows` turns stored
-rows into what the hub offers to the clients (:class:`Row`: the record, its entry message).
+rows into what the hub offers to the clients (:class:`Row`: the record, its entry message);
+:func:`scan_rows` reads, matches and keeps only the entry texts of a resume's rows.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "Matcher",
     "RecordView",
     "Row",
+    "Scan",
     "entry_text",
     "fetch_rows",
     "parse_filter",
@@ -382,3 +384,60 @@ def fetch_rows(
         view = RecordView(doc, stored)
         out.append(Row(row_id, view, is_sensitive(doc), entry_text(row_id, stored, doc)))
     return out
+
+
+@dataclass(slots=True)
+class Scan:
+    """One batch of a resume (:func:`scan_rows`)."""
+
+    texts: list[str]
+    """The entry texts of the first matching rows (at most ``want``)."""
+    matched: int
+    """Rows that matched (``texts`` and the ones past ``want``)."""
+    scanned: int
+    """Rows read (and looked at)."""
+    last: int
+    """The id of the last row looked at (the next batch starts after it)."""
+    done: bool
+    """Whether no row is left before ``before_id``."""
+
+
+def scan_rows(
+    store: LogStore,
+    after_id: int,
+    limit: int,
+    before_id: int,
+    include: Callable[[int], bool],
+    keep: Callable[[RecordView, bool], bool],
+    want: int,
+    max_chars: int,
+) -> Scan:
+    """Read up to ``limit`` rows after ``after_id`` and match them (in a worker thread).
+
+    Args:
+        include: whether a row id is looked at (not parsed otherwise).
+        keep: whether a record (its view, whether it is sensitive) matches.
+        want: entry texts to return at most; the rows that match past them are counted.
+        max_chars: past this many characters of entry texts the batch stops early (the
+            rest is read by the next one, after ``last``).
+    """
+    rows = store.tail(after_id, limit, before_id)
+    texts: list[str] = []
+    matched = scanned = size = 0
+    last = after_id
+    for row_id, stored in rows:
+        if size >= max_chars:
+            return Scan(texts, matched, scanned, last, False)
+        scanned += 1
+        last = row_id
+        if not include(row_id):
+            continue
+        parsed = stored.parsed()
+        doc = parsed if isinstance(parsed, dict) else {"message": stored.message}
+        if not keep(RecordView(doc, stored), is_sensitive(doc)):
+            continue
+        matched += 1
+        if len(texts) < want:
+            texts.append(entry_text(row_id, stored, doc))
+            size += len(texts[-1])
+    return Scan(texts, matched, scanned, last, len(rows) < limit)

@@ -14,21 +14,28 @@ Server to client:
   client was too slow, or a resume went past :data:`MAX_BACKFILL`);
 - ``{"type": "filter_updated", "filter": {...}}``, ``{"type": "pong"}``,
   ``{"type": "error", "field": ..., "error": ...}`` in reply to the client;
-- ``{"type": "heartbeat", "time": "<ISO-8601>"}`` every ``heartbeat_seconds``.
+- ``{"type": "heartbeat", "time": "<ISO-8601>"}`` every ``heartbeat_seconds``;
+- ``{"type": "error", "code": N, "error": ...}`` just before the server closes with code N.
 
 Client to server: ``{"type": "update_filter", "filter": {...}}`` (the whole new filter),
 ``{"type": "ping"}``. ``?after=<cursor>`` resumes after an entry's cursor: the missed
-records first, then live ones, none twice. Close codes: 4401 no or bad token, 4429 rate
-limited, 4400 bad filter or cursor (the reason names it), 1009 a frame over 64 KiB, 1001
-server shutting down. The viewer role never receives security or audit records; for the
-security and admin roles each connection and filter change is written to the audit trail.
+records first, then live ones, none twice. Close codes: 4401 no or bad token (also when
+the token is revoked while connected: it is checked again at each heartbeat, each filter
+update and each change of the token file), 4403 a browser page of an origin that is not
+allowed (see :mod:`.tail_guard`), 4429 rate limited or too many live tails (per token
+and per server), 4400 bad filter or cursor (the reason names it), 1009 a frame over 64 KiB,
+1001 server shutting down. The viewer role never receives security or audit records; for
+the security and admin roles each connection and filter change is written to the audit
+trail.
+
+Resumes are paced: each reads at most :data:`MAX_BACKFILL_SCAN` rows, matching them in a
+worker thread, and at most ``hub.MAX_BACKFILLS`` of a server read the store at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
@@ -43,11 +50,26 @@ from ..store.search import QuerySyntaxError
 from .auth import Principal
 from .deps import accepted_subprotocol, audit, authenticate_websocket, get_state
 from .hub import TAIL_BATCH, Hub, Position, get_hub
-from .matcher import Matcher, Row, fetch_rows, parse_filter
+from .matcher import RecordView, parse_filter, scan_rows
 from .params import FilterError
 from .state import ServerState
+from .subscriber import CONTROL_LIMIT, Subscriber
+from .tail_guard import (
+    check_resume_id,
+    connection_limits,
+    origin_refusal,
+    websocket_token,
+)
 
-__all__ = ["MAX_BACKFILL", "MAX_FRAME_BYTES", "Subscriber", "router", "stream"]
+__all__ = [
+    "CONTROL_LIMIT",
+    "MAX_BACKFILL",
+    "MAX_BACKFILL_SCAN",
+    "MAX_FRAME_BYTES",
+    "Subscriber",
+    "router",
+    "stream",
+]
 
 router = APIRouter()
 """The ``/stream`` WebSocket route (included under ``/api/v2/logs``)."""
@@ -56,11 +78,12 @@ MAX_FRAME_BYTES = 64 * 1024
 """A client frame longer than this closes the connection (1009)."""
 MAX_BACKFILL = 10_000
 """Records a resume (``?after=``) sends at most; the rest are reported as dropped."""
-MAX_BACKFILL_SCAN = 1_000_000
+MAX_BACKFILL_SCAN = 10 * MAX_BACKFILL
 """Rows a resume reads at most; past it the remaining ids are counted as dropped."""
-CONTROL_LIMIT = 64
-"""Replies (acks, errors) a client may have unsent before its messages are read no further."""
 _NOT_FILTER = ("token", "after")
+_FIELD_CHARS = 200  # the most of a client's field name an error reply repeats
+_ERROR_CHARS = 1000  # the most of an error text an error reply holds
+_REVOKED = "the API token is revoked or no longer valid: reconnect with a valid token"
 
 _REASON_BYTES = 123  # the most a close frame's reason holds
 
@@ -69,16 +92,39 @@ _REASON_BYTES = 123  # the most a close frame's reason holds
 async def stream(ws: WebSocket) -> None:
     """Stream new log records matching the client's filter (see the module docs)."""
     state = get_state(ws)
+    refusal = origin_refusal(state, ws)  # before anything else: a foreign page learns nothing
     await ws.accept(subprotocol=accepted_subprotocol(ws))
+    if refusal is not None:
+        await _refuse(ws, 4403, refusal, "origin")
+        return
     caller = await asyncio.to_thread(authenticate_websocket, state, ws)
     if isinstance(caller, tuple):
         await _refuse(ws, *caller)
         return
+    limits = connection_limits(state)
+    busy = limits.acquire(caller)
+    if busy is not None:
+        await _refuse(ws, 4429, busy)
+        return
+    try:
+        await _serve(ws, state, caller)
+    finally:
+        limits.release(caller)
+
+
+async def _serve(ws: WebSocket, state: ServerState, caller: Principal) -> None:
+    """The live tail of an accepted, authenticated connection."""
     sees_sensitive = caller.allows("security")
     try:
         matcher, normalized = parse_filter(_query_filter(ws), sees_sensitive)
         after = ws.query_params.get("after")
-        resume = None if after is None else decode_cursor(after, "asc")[1]
+        resume = None
+        if after is not None:
+            ts, resume = decode_cursor(after, "asc")
+            bad = check_resume_id(ts, resume)
+            if bad is not None:
+                await _refuse(ws, 4400, bad, "after")
+                return
     except FilterError as exc:
         await _refuse(ws, 4400, str(exc), exc.field)
         return
@@ -95,8 +141,9 @@ async def stream(ws: WebSocket) -> None:
         matcher, sees_sensitive=sees_sensitive, capacity=state.settings.client_queue
     )
     position = hub.subscribe(subscriber)
+    connection = _Connection(ws, state, hub, caller, subscriber, websocket_token(ws))
     try:
-        await _Connection(ws, state, hub, caller, subscriber).run(normalized, resume, position)
+        await connection.run(normalized, resume, position)
     except Exception as exc:  # noqa: BLE001 - one client's failure never reaches the server
         if not _gone(exc):
             error_reporter.report("live-tail-client", f"live tail client failed: {exc!r}")
@@ -137,16 +184,31 @@ async def _refuse(ws: WebSocket, code: int, reason: str, field: str | None = Non
 
 
 class _Connection:
-    """One subscribed client: backfill, then a sender and a receiver until either ends."""
+    """One subscribed client: backfill, then a sender and a receiver until either ends.
+
+    ``token`` is the token the connection authenticated with (None: the anonymous caller
+    of an ``insecure_no_auth`` server); it is checked again at each heartbeat, each filter
+    update and whenever the hub sees the token file change.
+    """
 
     def __init__(
-        self, ws: WebSocket, state: ServerState, hub: Hub, caller: Principal, sub: Subscriber
+        self,
+        ws: WebSocket,
+        state: ServerState,
+        hub: Hub,
+        caller: Principal,
+        sub: Subscriber,
+        token: str | None,
     ) -> None:
         self.ws = ws
         self.state = state
         self.hub = hub
         self.caller = caller
         self.sub = sub
+        self._token = token
+
+    def __repr__(self) -> str:  # never the token
+        return f"<live tail of {self.caller.name!r}>"
 
     async def run(self, normalized: dict[str, Any], resume: int | None, at: Position) -> None:
         await self._audit(normalized)
@@ -173,11 +235,15 @@ class _Connection:
             failure = task.exception()
             if failure is not None and not _gone(failure):
                 error_reporter.report("live-tail-client", f"live tail client failed: {failure!r}")
-        if self.sub.closed and self.ws.application_state == WebSocketState.CONNECTED:
+        sub = self.sub
+        if sub.closed and self.ws.application_state == WebSocketState.CONNECTED:
+            if sub.close_code >= 4000:  # this client's token: say why before closing
+                await _refuse(self.ws, sub.close_code, sub.close_reason)
+                return
             # the hub stopped (shutdown) or this client's filter failed
-            reason = "the log server is shutting down" if self.sub.close_code == 1001 else ""
+            reason = "the log server is shutting down" if sub.close_code == 1001 else ""
             try:
-                await self.ws.close(self.sub.close_code, reason)
+                await self.ws.close(sub.close_code, reason)
             except Exception:  # noqa: BLE001 - gone already
                 return
 
@@ -191,32 +257,67 @@ class _Connection:
                 audit, self.caller, "tail", "logs/stream", self.ws, filter=normalized
             )
 
+    async def _token_valid(self) -> bool:
+        """Whether the connection's token still names its caller; if not, the subscriber
+        is closed with 4401 (the connection then says why and closes)."""
+        if self._token is None:  # the anonymous caller of an insecure_no_auth server
+            return True
+        try:
+            now = await asyncio.to_thread(self.state.tokens.authenticate, self._token)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable token file: fail closed
+            error_reporter.report(
+                "live-tail-auth", f"live tail: re-checking a token failed: {exc!r}"
+            )
+            now = None
+        if now is not None and (now.token_id, now.role) == (
+            self.caller.token_id,
+            self.caller.role,
+        ):
+            return True
+        reason = _REVOKED if now is None else f"the token's role is now {now.role!r}: reconnect"
+        self.sub.close(4401, reason)
+        return False
+
     async def _backfill(self, after_id: int, at: Position) -> None:
         """Send the records after ``after_id`` the hub fanned out before this client
-        joined (those it fans out later are queued already): none missed, none twice."""
-        sub, store = self.sub, self.hub.store
+        joined (those it fans out later are queued already): none missed, none twice.
+
+        The rows are read and matched in a worker thread, while holding one of the hub's
+        backfill slots (not while sending: a client that reads slowly never holds one)."""
+        sub, hub = self.sub, self.hub
         sent = skipped = scanned = 0
         approximate = False
+        matcher, sees_sensitive = sub.matcher, sub.sees_sensitive
+
+        def keep(view: RecordView, sensitive: bool) -> bool:
+            return (sees_sensitive or not sensitive) and matcher(view)
+
         while after_id < at.high and not sub.closed:
             if scanned >= MAX_BACKFILL_SCAN:
                 skipped += at.high - after_id  # at most this many ids are left
                 approximate = True
                 break
-            rows = await asyncio.to_thread(fetch_rows, store(), after_id, TAIL_BATCH, at.high + 1)
-            scanned += len(rows)
-            for row in rows:
-                if not at.delivered(row.id) or (row.sensitive and not sub.sees_sensitive):
-                    continue
-                if not sub.matcher(row.view):
-                    continue
-                if sent < MAX_BACKFILL:
-                    await self.ws.send_text(row.text)
-                    sent += 1
-                else:
-                    skipped += 1
-            if len(rows) < TAIL_BATCH:
+            limit = min(TAIL_BATCH, MAX_BACKFILL_SCAN - scanned)
+            async with hub.backfills.hold():
+                batch = await asyncio.to_thread(
+                    scan_rows,
+                    hub.store(),
+                    after_id,
+                    limit,
+                    at.high + 1,
+                    at.delivered,
+                    keep,
+                    MAX_BACKFILL - sent,
+                    sub.max_bytes,
+                )
+            scanned += batch.scanned
+            skipped += batch.matched - len(batch.texts)
+            for text in batch.texts:
+                await self.ws.send_text(text)
+            sent += len(batch.texts)
+            if batch.done:
                 break
-            after_id = rows[-1].id
+            after_id = batch.last
         if skipped:
             notice: dict[str, Any] = {"type": "dropped", "count": skipped}
             if approximate:
@@ -229,10 +330,14 @@ class _Connection:
         next_beat = loop.time() + heartbeat
         while not sub.closed:
             now = loop.time()
-            if now >= next_beat:
-                beat = {"type": "heartbeat", "time": iso_utc(time.time())}
-                await ws.send_text(orjson.dumps(beat).decode())
-                next_beat = now + heartbeat
+            if sub.recheck or now >= next_beat:
+                sub.recheck = False
+                if not await self._token_valid():
+                    return
+                if now >= next_beat:
+                    beat = {"type": "heartbeat", "time": iso_utc(time.time())}
+                    await ws.send_text(orjson.dumps(beat).decode())
+                    next_beat = now + heartbeat
                 continue
             message = await sub.next(next_beat - now)
             if message is not None:
@@ -255,11 +360,16 @@ class _Connection:
                 self._error("message", "binary frames are not accepted: send JSON text")
             else:
                 await self._handle(text)
-            while self.sub.replies_full and not self.sub.closed:  # read no more for now
-                await asyncio.sleep(0.05)
+            await self.sub.room()  # replies full: read no more until some are sent
 
     def _error(self, field: str, error: str) -> None:
-        self.sub.send({"type": "error", "field": field, "error": error})
+        self.sub.send(
+            {
+                "type": "error",
+                "field": _cut(field, _FIELD_CHARS),
+                "error": _cut(error, _ERROR_CHARS),
+            }
+        )
 
     async def _handle(self, text: str) -> None:
         try:
@@ -280,6 +390,8 @@ class _Connection:
             self._error("message", f"invalid message {text[:80]!r}: send a JSON object")
 
     async def _update_filter(self, raw: object) -> None:
+        if not await self._token_valid():
+            return
         if not isinstance(raw, dict):
             self._error("filter", f"invalid filter {str(raw)[:80]!r}: give an object of fields")
             return
@@ -301,103 +413,9 @@ class _Connection:
         await self._audit(normalized)
 
 
-class Subscriber:
-    """One client's filter and bounded queue; the connection's sender drains it.
-
-    Args:
-        matcher: the client's filter.
-        sees_sensitive: whether security and audit records may be sent (role security+).
-        capacity: entries queued before further ones are dropped and counted.
-    """
-
-    def __init__(self, matcher: Matcher, *, sees_sensitive: bool, capacity: int) -> None:
-        self.matcher = matcher
-        self.sees_sensitive = sees_sensitive
-        self.capacity = capacity
-        self.dropped = 0
-        """Entries dropped so far because the queue was full."""
-        self.closed = False
-        self.close_code = 1000
-        self._entries: deque[tuple[Row, int]] = deque()  # (row, drops just before it)
-        self._control: deque[str] = deque()
-        self._pending_drops = 0
-        self._ready = asyncio.Event()
-
-    def deliver(self, row: Row) -> None:
-        """Queue ``row`` when this client may see it and its filter matches (hub side)."""
-        if self.closed or (row.sensitive and not self.sees_sensitive):
-            return
-        if not self.matcher(row.view):
-            return
-        if len(self._entries) >= self.capacity:
-            self._pending_drops += 1
-            self.dropped += 1
-            return
-        self._entries.append((row, self._pending_drops))
-        self._pending_drops = 0
-        self._ready.set()
-
-    def send(self, message: dict[str, Any]) -> None:
-        """Queue a control message (ack, error, notice): sent before queued entries."""
-        self._control.append(orjson.dumps(message).decode())
-        self._ready.set()
-
-    @property
-    def replies_full(self) -> bool:
-        """Whether :data:`CONTROL_LIMIT` control messages wait to be sent."""
-        return len(self._control) >= CONTROL_LIMIT
-
-    def set_matcher(self, matcher: Matcher) -> None:
-        """Replace the filter; queued entries it no longer matches are removed (their
-        place in the drop counts is kept)."""
-        self.matcher = matcher
-        kept: deque[tuple[Row, int]] = deque()
-        carry = 0
-        for row, drops in self._entries:
-            if matcher(row.view):
-                kept.append((row, drops + carry))
-                carry = 0
-            else:
-                carry += drops
-        self._entries = kept
-        self._pending_drops += carry
-
-    def close(self, code: int = 1000) -> None:
-        """Stop: the sender ends and the connection closes with ``code``."""
-        if not self.closed:
-            self.closed, self.close_code = True, code
-        self._ready.set()
-
-    async def next(self, timeout: float) -> str | None:
-        """The next message: control messages first, then a ``dropped`` notice before the
-        entry that follows the drops, then entries. None when ``timeout`` passed, or closed.
-        """
-        while not self.closed:
-            if self._control:
-                return self._control.popleft()
-            if self._entries:
-                row, drops = self._entries[0]
-                if drops:
-                    self._entries[0] = (row, 0)
-                    return _dropped(drops)
-                self._entries.popleft()
-                return row.text
-            if self._pending_drops:
-                count, self._pending_drops = self._pending_drops, 0
-                return _dropped(count)
-            self._ready.clear()
-            timer = asyncio.get_running_loop().call_later(max(timeout, 0.0), self._ready.set)
-            try:  # a plain wait: the sender runs right after the hub's next yield
-                await self._ready.wait()
-            finally:
-                timer.cancel()
-            if not (self._control or self._entries or self._pending_drops):
-                return None
-        return None
-
-
-def _dropped(count: int) -> str:
-    return f'{{"type":"dropped","count":{count}}}'
+def _cut(text: str, most: int) -> str:
+    """``text`` cut to ``most`` characters (marked with ``...``)."""
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _gone(exc: BaseException) -> bool:
