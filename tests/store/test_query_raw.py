@@ -46,7 +46,6 @@ def _walk_raw(store: LogStore, **query: Any) -> list[bytes]:
     cursor: str | None = None
     for _ in range(1000):
         page = store.query_raw(LogQuery(cursor=cursor, **query))
-        assert len(page.lines) == len(page.sensitive)
         lines.extend(page.lines)
         if page.next_cursor is None:
             return lines
@@ -56,7 +55,7 @@ def _walk_raw(store: LogStore, **query: Any) -> list[bytes]:
 
 def test_empty_store_gives_an_empty_last_page(store: LogStore) -> None:
     """No records: no lines, no flags, no cursor."""
-    assert store.query_raw(LogQuery()) == RawPage(lines=[], sensitive=[], next_cursor=None)
+    assert store.query_raw(LogQuery()) == RawPage(lines=[], sensitive=0, next_cursor=None)
 
 
 def test_lines_are_the_stored_bytes(store: LogStore) -> None:
@@ -92,10 +91,7 @@ def test_lines_are_the_stored_bytes(store: LogStore) -> None:
 def test_same_page_as_query(store: LogStore, query: dict[str, Any]) -> None:
     """For any query, the lines parse to ``query``'s entries and the cursor is the same."""
     store.append(
-        [
-            _record(i, second=i // 2, level=("INFO", "WARNING", "ERROR")[i % 3])
-            for i in range(20)
-        ]
+        [_record(i, second=i // 2, level=("INFO", "WARNING", "ERROR")[i % 3]) for i in range(20)]
         + [_record(20, category="api", logger="svc.api", context={"user_id": "u1"})]
         + [_record(21, category="security", level="SECURITY", logger="svc")]
     )
@@ -103,7 +99,7 @@ def test_same_page_as_query(store: LogStore, query: dict[str, Any]) -> None:
     parsed = store.query(LogQuery(**query))
     assert _parsed(raw) == parsed.entries
     assert raw.next_cursor == parsed.next_cursor
-    assert raw.sensitive == [is_sensitive(entry) for entry in parsed.entries]
+    assert raw.sensitive == sum(map(is_sensitive, parsed.entries))
 
 
 @pytest.mark.parametrize("order", ["desc", "asc"])
@@ -125,9 +121,9 @@ def test_cursors_are_interchangeable_with_query(store: LogStore) -> None:
     assert third.next_cursor is None
 
 
-def test_sensitive_flags_match_exclude_security(store: LogStore) -> None:
-    """A record is flagged when it is a security or audit category or level, or carries a
-    security event type: exactly the records ``exclude_security`` leaves out."""
+def test_sensitive_count_matches_exclude_security(store: LogStore) -> None:
+    """A record counts as sensitive when it is a security or audit category or level, or
+    carries a security event type: exactly the records ``exclude_security`` leaves out."""
     records = [
         _record(1),
         _record(2, category="security"),
@@ -139,13 +135,16 @@ def test_sensitive_flags_match_exclude_security(store: LogStore) -> None:
         _record(8, category="api", level="ERROR"),
     ]
     store.append(records)
-    page = store.query_raw(LogQuery(order="asc"))
-    flagged = [seq for seq, flag in zip(range(1, 9), page.sensitive, strict=True) if flag]
-    assert flagged == [2, 3, 4, 5, 6, 7]
-    assert [r.seq for r in records if is_sensitive(r.record)] == flagged
+    assert store.query_raw(LogQuery()).sensitive == 6
+    assert [r.seq for r in records if is_sensitive(r.record)] == [2, 3, 4, 5, 6, 7]
+    for record in records:  # each one on its own: a page of that record only
+        moment = f"2026-01-01T00:00:{record.seq:02d}Z"
+        one = store.query_raw(LogQuery(start=moment, end=moment))
+        assert len(one.lines) == 1
+        assert one.sensitive == int(is_sensitive(record.record))
     viewer = store.query_raw(LogQuery(order="asc", exclude_security=True))
     assert [orjson.loads(line)["seq"] for line in viewer.lines] == [1, 8]
-    assert viewer.sensitive == [False, False]
+    assert viewer.sensitive == 0
 
 
 def test_lines_make_a_valid_json_array_unparsed(store: LogStore) -> None:
@@ -190,3 +189,50 @@ def test_search_without_words_is_a_syntax_error(store: LogStore) -> None:
     """The store's own error is that of ``query``: a search with no word to match."""
     with pytest.raises(QuerySyntaxError, match="no words"):
         store.query_raw(LogQuery(search="--"))
+
+
+# -- try_query_raw: the event loop's non-blocking attempt ---------------------------------------
+
+
+def _embedded(store: LogStore) -> bool:
+    return store.url.startswith("sqlite")
+
+
+def test_try_query_raw_answers_on_the_spot_or_says_none(store: LogStore) -> None:
+    """Within a generous budget the embedded store gives ``query_raw``'s page at once; a
+    networked store (PostgreSQL) always gives None (its caller then uses a thread)."""
+    store.append([_record(i, category="security" if i % 4 == 0 else "system") for i in range(20)])
+    query = LogQuery(limit=7, order="asc")
+    got = store.try_query_raw(query, 10.0)
+    if _embedded(store):
+        assert got == store.query_raw(query)
+        assert got is not None
+        assert got.sensitive == 2
+    else:
+        assert got is None
+
+
+def test_try_query_raw_gives_up_at_the_deadline(store: LogStore) -> None:
+    """A query still running at the deadline is interrupted and gives None (the records
+    are scanned one by one: a number is not in the search index); the connection then
+    serves the next attempts normally, records stored meanwhile included (the interrupted
+    read kept no snapshot open)."""
+    store.append([_record(i, context={"n": i}) for i in range(2000)])
+    query = LogQuery(where=(("context.n", "1999"),))
+    assert store.try_query_raw(query, 1e-9) is None
+    assert store.try_query_raw(LogQuery(limit=1000), 1e-9) is None  # stopped mid-fetch
+    store.append([_record(5000, second=7200, context={"n": 1999})])
+
+    def read(query: LogQuery) -> RawPage | None:
+        return store.try_query_raw(query, 30.0) if _embedded(store) else store.query_raw(query)
+
+    page = read(query)
+    assert page is not None
+    assert [orjson.loads(line)["seq"] for line in page.lines] == [5000, 1999]
+
+
+@pytest.mark.parametrize("budget", [0, -1.0, float("nan"), True, "0.1", None])
+def test_try_query_raw_refuses_a_bad_budget(store: LogStore, budget: Any) -> None:
+    """The budget must be seconds > 0; the message names the value."""
+    with pytest.raises(ValueError, match="invalid budget"):
+        store.try_query_raw(LogQuery(), budget)

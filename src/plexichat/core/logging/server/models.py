@@ -13,16 +13,21 @@ import orjson
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..store.base import MAX_LIMIT
+
 __all__ = [
     "ERROR_RESPONSES",
     "VIEWER_ERROR_RESPONSES",
     "ConfigResponse",
     "EntriesPage",
+    "EntriesQuery",
     "ErrorMessage",
     "ExportRequest",
     "HealthResponse",
     "IntegrityReport",
     "IntegritySummary",
+    "InvalidParameter",
+    "InvalidRequest",
     "LogEntry",
     "MetricSeries",
     "MetricsResponse",
@@ -45,12 +50,11 @@ def json_response(data: Any, status_code: int = 200) -> Response:
 
 def lines_response(key: str, lines: list[bytes], next_cursor: str | None) -> Response:
     """A page ``{key: [...], "next_cursor": ...}`` as an ``application/json`` response whose
-    records are stored JSON lines (objects) embedded as they are: never parsed, never
-    re-serialized (``orjson.Fragment``)."""
-    body = orjson.dumps(
-        {key: [orjson.Fragment(line) for line in lines], "next_cursor": next_cursor}
-    )
-    return Response(body, media_type="application/json")
+    records are stored JSON lines (each one JSON object, see ``store.base.RawPage``) joined
+    as they are: never parsed, never re-serialized."""
+    head = orjson.dumps(key) + b":["
+    tail = b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
+    return Response(b"{" + head + b",".join(lines) + tail, media_type="application/json")
 
 
 class ErrorMessage(BaseModel):
@@ -76,6 +80,53 @@ VIEWER_ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     code: answer for code, answer in ERROR_RESPONSES.items() if code != 403
 }
 """The same for a route every role may call (no 403)."""
+
+
+class InvalidParameter(BaseModel):
+    """One invalid parameter, in FastAPI's shape."""
+
+    loc: list[str | int] = Field(description='Where: `["query", NAME]`.')
+    msg: str = Field(description="What is wrong and what is allowed.")
+    type: str = Field(description="The kind of error, e.g. value_error, int_parsing.")
+
+
+class InvalidRequest(BaseModel):
+    """A 422 answer: every invalid parameter (FastAPI's validation error shape)."""
+
+    detail: list[InvalidParameter]
+
+
+class EntriesQuery(BaseModel):
+    """The declared query parameters of ``GET /entries`` (``context.NAME`` and
+    ``metadata.NAME`` come on top); the route validates them itself (see
+    :func:`~.params.read_query`)."""
+
+    level: str | None = Field(
+        None, description="Minimum level: a name (DEBUG, INFO, WARNING, ERROR...) or a number."
+    )
+    levels: str | None = Field(
+        None, description="Only these level names (comma list), e.g. ERROR,CRITICAL."
+    )
+    category: list[str] | None = Field(
+        None, description="Only these categories (repeat it or give a comma list)."
+    )
+    logger: list[str] | None = Field(
+        None, description="Only these loggers (repeatable, comma list); `app.*` for a tree."
+    )
+    module: list[str] | None = Field(None, description="Only these modules.")
+    search_query: str | None = Field(
+        None,
+        description='Full text over message and fields: words, "phrases", AND, OR, NOT and '
+        "parentheses, e.g. `database AND (timeout OR refused)`.",
+        max_length=1000,
+    )
+    start_time: str | None = Field(None, description="ISO-8601 time, e.g. 2024-01-31T23:59:59Z.")
+    end_time: str | None = Field(None, description="ISO-8601 time, e.g. 2024-01-31T23:59:59Z.")
+    limit: int = Field(100, ge=1, le=MAX_LIMIT, description="Page size.")
+    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
+    order: Literal["desc", "asc"] = Field(
+        "desc", description="desc: newest first; asc: oldest first."
+    )
 
 
 class LogEntry(BaseModel):

@@ -13,11 +13,16 @@ A filter is a plain mapping (query parameters, a JSON body, a WebSocket message)
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Literal, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args, get_origin
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from .._core.levels import parse_level
 from ..security.events import event_type_of
@@ -33,17 +38,24 @@ from ..store.search import QuerySyntaxError, parse_search
 from .auth import Principal
 from .deps import audit
 
+if TYPE_CHECKING:
+    from .state import ServerState
+
 __all__ = [
     "FILTER_FIELDS",
     "MAX_ITEMS",
     "MAX_VALUE_LENGTH",
+    "STORE_THREADS",
     "WHERE_PREFIXES",
     "FilterError",
     "audit_call",
     "dynamic_filters",
     "filter_to_query",
     "http_error",
+    "in_store_thread",
     "iso_time",
+    "query_parameters",
+    "read_query",
     "run_query",
     "text_list",
     "text_value",
@@ -72,7 +84,13 @@ MAX_ITEMS: Final = 100
 """Values allowed in one list filter (levels, categories, loggers...)."""
 _MAX_LEVEL: Final = 2**31 - 1
 
+STORE_THREADS: Final = 4
+"""Threads per server for store reads that may not run on the event loop."""
+_EXECUTOR_KEY: Final = "store_threads"
+_EXECUTOR_LOCK = threading.Lock()
+
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class FilterError(ValueError):
@@ -377,22 +395,77 @@ def run_query(query: LogQuery, call: Callable[[LogQuery], _T]) -> _T:
         raise FilterError(_store_field(exc, query), str(exc)) from None
 
 
-import os, functools, anyio.to_thread
-from concurrent.futures import ThreadPoolExecutor
-import asyncio
-_MODE = os.environ.get("PLEXI_EXEC", "anyio")
+async def in_store_thread(
+    state: ServerState, fn: Callable[..., _T], /, *args: Any, **kwargs: Any
+) -> _T:
+    """``fn(*args, **kwargs)`` in one of the server's :data:`STORE_THREADS` store threads
+    (made on first use, stopped with the server), awaited without blocking the event loop.
+
+    A few threads of its own rather than Starlette's shared pool of 40: fewer threads
+    fighting for the GIL under load (``GET /entries`` on PostgreSQL, where every read
+    comes here: ~25% more requests per second).
+    """
+    executor = state.extras.get(_EXECUTOR_KEY)
+    if not isinstance(executor, ThreadPoolExecutor):
+        with _EXECUTOR_LOCK:
+            executor = state.extras.get(_EXECUTOR_KEY)
+            if not isinstance(executor, ThreadPoolExecutor):
+                executor = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="plexichat-store")
+                state.extras[_EXECUTOR_KEY] = executor
+                state.on_close(functools.partial(executor.shutdown, wait=False))
+    call = functools.partial(fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(executor, call)
 
 
-async def in_worker(state: Any, fn: Callable[..., _T], *args: Any) -> _T:
-    """EXPERIMENT."""
-    if _MODE == "anyio":
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
-    if _MODE == "loop":
-        return fn(*args)
-    ex = state.extras.get("query_executor")
-    if ex is None:
-        ex = state.extras["query_executor"] = ThreadPoolExecutor(int(_MODE), thread_name_prefix="q")
-    return await asyncio.get_running_loop().run_in_executor(ex, functools.partial(fn, *args))
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI ``parameters`` of a route that reads its query with :func:`read_query`
+    (``openapi_extra={"parameters": ...}``): what FastAPI writes for declared parameters."""
+    schema = model.model_json_schema()
+    out = []
+    for name, field in model.model_fields.items():
+        prop = dict(schema["properties"][name])
+        if prop.get("default", 0) is None:
+            del prop["default"]  # as FastAPI documents an optional parameter
+        param = {"name": name, "in": "query", "required": False, "schema": prop}
+        out.append({**param, "description": field.description})
+    return out
+
+
+def read_query(request: Request, model: type[_M]) -> _M:
+    """The query parameters ``model`` declares, validated as FastAPI would (a repeated
+    parameter: the last value, or every value for a list field), other parameters left.
+
+    One pydantic validation instead of FastAPI's per-parameter work (~80 us a request for
+    eleven parameters); the errors are FastAPI's, ``loc`` ``["query", NAME]``.
+
+    Raises:
+        RequestValidationError: every invalid parameter (422).
+    """
+    fields, lists = _fields_of(model)
+    data: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in lists:
+            data.setdefault(key, []).append(value)
+        elif key in fields:
+            data[key] = value
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError(
+            [{**error, "loc": ("query", *error["loc"])} for error in errors]
+        ) from None
+
+
+@functools.cache
+def _fields_of(model: type[BaseModel]) -> tuple[frozenset[str], frozenset[str]]:
+    """A model's field names, and those of its list fields."""
+    lists = {
+        name
+        for name, field in model.model_fields.items()
+        if any(get_origin(t) is list for t in (field.annotation, *get_args(field.annotation)))
+    }
+    return frozenset(model.model_fields), frozenset(lists)
 
 
 def audit_call(

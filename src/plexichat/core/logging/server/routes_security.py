@@ -3,6 +3,9 @@
 Security events are the records of category ``security`` (SecurityLogger writes them at
 level SECURITY, with ``metadata.event_type``/``metadata.severity`` and the user and address
 in ``context.user_id``/``context.ip_address``). Every call is audited.
+
+The events are sent as stored, never parsed (see :mod:`.routes_entries`); the route is a
+plain ``def`` (a worker thread): every call writes an audit record, which may wait.
 """
 
 from __future__ import annotations
@@ -13,10 +16,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ..store.base import MAX_LIMIT, SECURITY_SEVERITIES
 from .auth import Principal
-from .deps import get_state, require
-from .models import ERROR_RESPONSES, ErrorMessage, SecurityEventsPage, json_response
+from .deps import State, require
+from .models import ERROR_RESPONSES, ErrorMessage, SecurityEventsPage, lines_response
 from .params import FilterError, audit_call, filter_to_query, http_error, run_query
-from .state import ServerState
 
 __all__ = ["router"]
 
@@ -48,7 +50,7 @@ trail with the token's name.
 def security_events(
     request: Request,
     principal: Annotated[Principal, Depends(require("security"))],
-    state: Annotated[ServerState, Depends(get_state)],
+    state: State,
     severity: Annotated[
         str | None,
         Query(description=f"Minimum severity: {', '.join(SECURITY_SEVERITIES)}."),
@@ -88,7 +90,7 @@ def security_events(
         query = filter_to_query(
             {"category": "security", **filters}, exclude_security=False, limit=limit, cursor=cursor
         )
-        page = run_query(query, state.store.query)
+        page = run_query(query, state.store.query_raw)
     except FilterError as exc:
         audit_call(
             principal, "read", "security/events", request, outcome="failure", error=exc.message
@@ -100,6 +102,6 @@ def security_events(
         "security/events",
         request,
         filters={_RENAME.get(k, k): v for k, v in filters.items() if v is not None},
-        count=len(page.entries),
+        count=len(page.lines),
     )
-    return json_response({"events": page.entries, "next_cursor": page.next_cursor})
+    return lines_response("events", page.lines, page.next_cursor)

@@ -40,10 +40,11 @@ from .base import (
     Page,
     RawPage,
     StoredRecord,
+    check_budget,
     check_tail,
     encode_cursor,
     micros_to_iso,
-    object_line,
+    raw_page,
     to_micros,
 )
 
@@ -407,13 +408,17 @@ class PostgresStore:
         with self._connection() as conn:
             stmt = f"{_RAW_PAGE}{where} LIMIT %s"
             found = conn.execute(stmt, [*SENSITIVE_PARAMS, *params, query.limit + 1]).fetchall()
-        page, more = found[: query.limit], len(found) > query.limit
-        cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
-        return RawPage(
-            lines=[object_line(raw) for _, _, raw, _ in page],
-            sensitive=[flag is True for *_, flag in page],
-            next_cursor=cursor,
-        )
+        return raw_page(found, query)
+
+    def try_query_raw(self, query: LogQuery, budget: float) -> RawPage | None:
+        """Always None: a query is a network round trip, whose time cannot be bounded, so an
+        event loop must run :meth:`query_raw` in a worker thread.
+
+        Raises:
+            ValueError: ``budget`` is not a number of seconds > 0 (as for SQLite).
+        """
+        check_budget(budget)
+        return None
 
     def iter_records(self, query: LogQuery) -> Iterator[StoredRecord]:
         """Every matching record in the query's order (limit ignored, cursor honoured),

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -27,11 +28,12 @@ from .base import (
     Page,
     RawPage,
     StoredRecord,
+    check_budget,
     check_tail,
     decode_cursor,
     encode_cursor,
     micros_to_iso,
-    object_line,
+    raw_page,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ SCHEMA_VERSION = 1
 _BATCH = 1000
 _FEW = 5000  # a search matching fewer rows drives the query plan
 _BUSY_TIMEOUT_S = 10.0
+_STEPS = 500  # virtual machine steps between two deadline checks of try_query_raw
 _FIELDS = tuple(f.name for f in fields(StoredRecord) if f.name != "doc")  # doc: never stored
 _COLUMNS = ", ".join("CAST(raw AS BLOB)" if f == "raw" else f for f in _FIELDS)
 _RAW_PAGE = f"id, ts, CAST(raw AS BLOB), {_SENSITIVE}"  # query_raw: binds _SENSITIVE_PARAMS
@@ -293,26 +296,64 @@ class SQLiteStore:
         Raises:
             QuerySyntaxError: as for :meth:`query`.
         """
-        after = decode_cursor(query.cursor, query.order) if query.cursor else None
-        drive = "id" if self._few_matches(query) else "+id"
-        sql, params = _select(query, _RAW_PAGE, after, query.limit + 1, drive)
-        rows = self._conn().execute(sql, [*_SENSITIVE_PARAMS, *params]).fetchall()
-        page, more = rows[: query.limit], len(rows) > query.limit
-        cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
-        return RawPage(
-            lines=[object_line(raw) for _, _, raw, _ in page],
-            sensitive=[flag == 1 for *_, flag in page],
-            next_cursor=cursor,
-        )
+        return self._raw_page(self._conn(), query)
 
-    def _few_matches(self, query: LogQuery) -> bool:
+    def try_query_raw(self, query: LogQuery, budget: float) -> RawPage | None:
+        """:meth:`query_raw` for a caller that must not block (an event loop): the page when
+        it is read within about ``budget`` seconds, else None (then call :meth:`query_raw`
+        in a worker thread).
+
+        The read uses a connection of this thread that never waits for a lock (a busy
+        database gives None at once) and that SQLite interrupts once the deadline passes
+        (its progress handler checks the time every few hundred virtual machine steps).
+
+        Raises:
+            ValueError: ``budget`` is not a number of seconds > 0.
+            QuerySyntaxError: as for :meth:`query`.
+        """
+        seconds = check_budget(budget)
+        conn, local = self._quick_conn()
+        local.deadline = time.monotonic() + seconds
+        try:
+            return self._raw_page(conn, query)
+        except sqlite3.OperationalError:  # interrupted at the deadline, or a busy database
+            return None
+
+    def _quick_conn(self) -> tuple[sqlite3.Connection, threading.local]:
+        """This thread's connection for :meth:`try_query_raw` (no busy wait, interrupted
+        at ``local.deadline``) and the thread-local state holding the deadline."""
+        self._conn()  # refuses a closed store; a forked child starts afresh
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "quick", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=0, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.DatabaseError as exc:
+                raise self._unusable(exc) from exc
+            local.deadline = 0.0
+            conn.set_progress_handler(lambda: time.monotonic() > local.deadline, _STEPS)
+            local.quick = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn, local
+
+    def _raw_page(self, conn: sqlite3.Connection, query: LogQuery) -> RawPage:
+        after = decode_cursor(query.cursor, query.order) if query.cursor else None
+        drive = "id" if self._few_matches(query, conn) else "+id"
+        sql, params = _select(query, _RAW_PAGE, after, query.limit + 1, drive)
+        return raw_page(conn.execute(sql, [*_SENSITIVE_PARAMS, *params]).fetchall(), query)
+
+    def _few_matches(self, query: LogQuery, conn: sqlite3.Connection | None = None) -> bool:
         """Whether the search alone matches few records, so it should drive the query
         (look those rows up and sort them) rather than filter a walk down the time index."""
         expr, rest_tree = _match(query)
         if expr is None or rest_tree is not None:
             return False
         sql = "SELECT count(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)"
-        return bool(self._conn().execute(sql, (expr, _FEW)).fetchone()[0] < _FEW)
+        found = (conn or self._conn()).execute(sql, (expr, _FEW)).fetchone()[0]
+        return bool(found < _FEW)
 
     def iter_records(self, query: LogQuery) -> Iterator[StoredRecord]:
         """Every record matching ``query`` in its order, streamed in batches.
