@@ -6,15 +6,10 @@ A backend implements :class:`LogStore`; :func:`open_store` picks one from a URL
 
 from __future__ import annotations
 
-import base64
-import binascii
 import calendar
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import repeat
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
@@ -22,6 +17,18 @@ import orjson
 from .._config.model import redact_url
 from .._core.errors import ConfigError
 from .._core.levels import parse_level
+from ._pages import (
+    MAX_ROW_ID,
+    MAX_TAIL,
+    Page,
+    RawPage,
+    check_budget,
+    check_tail,
+    decode_cursor,
+    encode_cursor,
+    object_line,
+    raw_page,
+)
 from .search import Node, QuerySyntaxError, parse_search
 
 if TYPE_CHECKING:
@@ -53,7 +60,6 @@ __all__ = [
 ]
 
 MAX_LIMIT = 1000
-MAX_TAIL = 10_000
 """The most rows one :meth:`LogStore.tail` call returns."""
 SENSITIVE_CATEGORIES = ("security", "audit")
 SENSITIVE_LEVELS = ("SECURITY", "AUDIT")
@@ -152,7 +158,7 @@ def _text(value: object, default: str = "") -> str:
 
 
 _MAX_LEVEL = 2**31 - 1
-_MAX_SEQ = 2**63 - 1
+_MAX_SEQ = MAX_ROW_ID
 
 
 def _seq(value: object, default: int) -> int:
@@ -223,32 +229,6 @@ def record_from_line(raw: bytes, *, stream: str = "", seq: int = 0) -> StoredRec
         return record_from_event(event, raw=line, stream=stream, seq=seq, doc=event)
     except (ValueError, TypeError, OverflowError):
         return None
-
-
-def check_tail(after_id: int, limit: int, before_id: int | None) -> tuple[int, int, int]:
-    """``(after_id, limit, before_id)`` of a :meth:`LogStore.tail` call, checked; a missing
-    ``before_id`` becomes the largest row id.
-
-    Raises:
-        ValueError: naming the bad argument and what is allowed.
-    """
-    for name, value in (("after_id", after_id), ("before_id", before_id)):
-        if value is not None and (type(value) is not int or not 0 <= value <= _MAX_SEQ):
-            raise ValueError(f"invalid {name} {value!r}: allowed are row ids 0..{_MAX_SEQ}")
-    if type(limit) is not int or not 1 <= limit <= MAX_TAIL:
-        raise ValueError(f"invalid tail limit {limit!r}: allowed are 1..{MAX_TAIL}")
-    return after_id, limit, _MAX_SEQ if before_id is None else before_id
-
-
-def check_budget(budget: float) -> float:
-    """The ``budget`` of a :meth:`LogStore.try_query_raw` call, checked.
-
-    Raises:
-        ValueError: it is not a number of seconds > 0.
-    """
-    if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
-        raise ValueError(f"invalid budget {budget!r}: give seconds > 0, e.g. 0.002")
-    return float(budget)
 
 
 def is_sensitive(record: Mapping[str, Any]) -> bool:
@@ -360,105 +340,6 @@ class LogQuery:
             if self.min_severity is None
             else SECURITY_SEVERITIES.index(self.min_severity.upper())
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of results and the cursor of the next one (None at the end)."""
-
-    entries: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RawPage:
-    """One page of records as their stored JSON lines, never parsed (:meth:`LogStore.query_raw`).
-
-    ``lines[i]`` is the stored line of the i-th record, a JSON object (see
-    :func:`object_line`); ``sensitive`` is how many of them are security or audit records
-    (category ``security``/``audit``, level SECURITY/AUDIT or a security event type: what
-    ``LogQuery.exclude_security`` leaves out), read from the indexed columns;
-    ``next_cursor`` is the cursor of the next page, None on the last.
-    """
-
-    lines: list[bytes]
-    sensitive: int
-    next_cursor: str | None
-
-
-def raw_page(rows: Sequence[Sequence[Any]], query: LogQuery) -> RawPage:
-    """The :class:`RawPage` of up to ``query.limit + 1`` rows ``(id, ts, line, sensitive)``
-    in the query's order (the extra row only says that a next page exists).
-
-    Per row, only C code runs (``map``): this is the API's hot path.
-    """
-    page, more = rows[: query.limit], len(rows) > query.limit
-    cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
-    lines: list[bytes] = list(map(_LINE, page))
-    if not all(map(bytes.startswith, lines, repeat(b"{"))) or not all(
-        map(bytes.endswith, lines, repeat(b"}"))
-    ):
-        lines = [object_line(line) for line in lines]
-    return RawPage(lines=lines, sensitive=sum(map(_FLAG, page)), next_cursor=cursor)
-
-
-_LINE = itemgetter(2)
-_FLAG = itemgetter(3)
-
-
-def object_line(raw: bytes) -> bytes:
-    """A stored line as one JSON object: the line itself when it is one (the indexer and
-    the importer only store objects), else ``{"message": text}`` as :meth:`LogStore.query`
-    returns such a line.
-
-    The check is the line's first and last bytes, not a parse: the API sends a page of
-    lines without parsing them.
-    """
-    if raw[:1] == b"{" and raw[-1:] == b"}":
-        return raw
-    body = raw.strip()
-    if body[:1] == b"{" and body[-1:] == b"}":
-        return raw
-    try:
-        value: object = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        value = body.decode("utf-8", "replace")
-    return orjson.dumps({"message": str(value)})
-
-
-def encode_cursor(ts: int, row_id: int, order: str) -> str:
-    """An opaque cursor after the row ``(ts, row_id)``."""
-    payload = orjson.dumps([ts, row_id, order])
-    sig = hashlib.sha256(b"plexichat-cursor" + payload).digest()[:6]
-    return base64.urlsafe_b64encode(payload + sig).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, order: str) -> tuple[int, int]:
-    """The ``(ts, row_id)`` a cursor points after.
-
-    Raises:
-        QuerySyntaxError: the cursor was not made by :func:`encode_cursor` for this order.
-    """
-    try:
-        blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload, sig = blob[:-6], blob[-6:]
-        if hashlib.sha256(b"plexichat-cursor" + payload).digest()[:6] != sig:
-            raise ValueError("bad signature")
-        ts, row_id, cur_order = orjson.loads(payload)
-        if (
-            cur_order != order
-            or type(ts) is not int  # bool is an int subclass: refuse it too
-            or type(row_id) is not int
-            or not -_MAX_SEQ <= ts <= _MAX_SEQ  # what a database integer holds
-            or not 0 <= row_id <= _MAX_SEQ
-        ):
-            raise ValueError("wrong order or out of range")
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise QuerySyntaxError(
-            f"unknown cursor {cursor[:40]!r}: pass the next_cursor of the previous page "
-            "unchanged, with the same order"
-        ) from None
-    return ts, row_id
 
 
 class LogStore(Protocol):
