@@ -50,6 +50,9 @@ cannot be longer than its file); larger or compressed ones with a bounded readli
 _ROTATION_GRACE = 0.05
 """How long to wait for a live writer's next segment after a rotation."""
 _RELISTS = 20
+_CHASE_MIN = 16
+"""A live stream's files created after the first listing are verified up to as many as were
+listed (at least this many): a writer faster than the verifier is never chased for ever."""
 """How often a stream that rotated while being verified is listed again."""
 _TAG_AT = len(TAG_KEY)
 _TAIL = TAG_LEN + 1
@@ -129,6 +132,8 @@ class _Stream:
         last: Segment | None = None
         self.relist = relist
         queue, i, rounds = list(files), 0, 0
+        listed = max((number for number, _ in files), default=0)
+        chase = max(_CHASE_MIN, len(files))  # files written meanwhile verified at most
         try:
             while True:
                 while i < len(queue):
@@ -147,6 +152,11 @@ class _Stream:
                         if fresh and fresh[0][0] < number:
                             queue, i, rounds = fresh, 0, rounds + 1  # the listing missed it
                             continue
+                    if number > listed and stream_alive(self.stream):
+                        chase -= 1
+                        if chase < 0:  # the writer makes files faster than they are verified
+                            self.still_rotating = True
+                            break
                     if number > self.next_file:
                         self._resync(number, seg)
                     self.report.files += 1
