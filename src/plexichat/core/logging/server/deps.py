@@ -22,14 +22,15 @@ from .auth import Principal, Role
 from .state import ServerSettings, ServerState
 
 __all__ = [
-    "STATE_KEY",
     "Caller",
+    "STATE_KEY",
     "State",
     "audit",
     "authenticate_websocket",
     "current_state",
     "get_state",
     "require",
+    "websocket_token",
 ]
 
 STATE_KEY = "plexichat_logs"
@@ -159,22 +160,25 @@ def accepted_subprotocol(ws: WebSocket) -> str | None:
     return SUBPROTOCOL if SUBPROTOCOL in offered else None
 
 
-def authenticate_websocket(state: ServerState, ws: WebSocket) -> Principal | tuple[int, str]:
-    """The caller of a WebSocket, or why not.
+def websocket_token(ws: WebSocket) -> str | None:
+    """The token a WebSocket offers: the ``Authorization`` header, the subprotocol
+    ``bearer.<token>`` (offered with :data:`SUBPROTOCOL`: what browsers use) or
+    ``?token=``, in that order."""
+    header = ws.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" else None
+    return token or subprotocol_token(ws) or ws.query_params.get("token") or None
 
-    The token comes from the ``Authorization`` header, the subprotocol ``bearer.<token>``
-    (offered with :data:`SUBPROTOCOL`: what browsers use) or ``?token=``.
+
+def authenticate_websocket(state: ServerState, ws: WebSocket) -> Principal | tuple[int, str]:
+    """The caller of a WebSocket (its token from :func:`websocket_token`), or why not.
 
     Returns:
         The principal, or the close code (4401 no or bad token, 4429 rate limited) and the
         reason.
     """
-    header = ws.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    token = value.strip() if scheme.lower() == "bearer" else None
-    token = token or subprotocol_token(ws) or ws.query_params.get("token") or None
     try:
-        return _identify(state, token)
+        return _identify(state, websocket_token(ws))
     except HTTPException as exc:
         return (4429 if exc.status_code == 429 else 4401), str(exc.detail)
 

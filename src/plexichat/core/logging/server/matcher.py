@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from .._core.levels import level_name
-from ..store._sqlite_query import _ATTR_DEPTH, _has_word, _is_words
+from ..store._sqlite_query import _ATTR_DEPTH, _is_words, _prune
 from ..store.base import (
     SENSITIVE_CATEGORIES,
     SENSITIVE_LEVELS,
@@ -42,7 +42,7 @@ from ..store.base import (
     is_sensitive,
     record_from_event,
 )
-from ..store.search import And, Node, Not, Or, Phrase, QuerySyntaxError, Term
+from ..store.search import And, Node, Not, Phrase, QuerySyntaxError, Term
 from ..store.sqlite import _values
 from .params import FilterError, filter_to_query
 
@@ -191,19 +191,6 @@ def _where_check(key: str, value: str) -> Check:
         return any(_json_text(view.doc, path) == value for path in paths)
 
     return check
-
-
-def _prune(node: Node) -> Node | None:
-    """Drop the words without a token, as the SQLite store does."""
-    if isinstance(node, Term | Phrase):
-        return node if _has_word(node.text) else None
-    if isinstance(node, Not):
-        part = _prune(node.part)
-        return None if part is None else Not(part)
-    parts = tuple(p for p in map(_prune, node.parts) if p is not None)
-    if len(parts) <= 1:
-        return parts[0] if parts else None
-    return And(parts) if isinstance(node, And) else Or(parts)
 
 
 def _search_check(node: Node) -> Check:

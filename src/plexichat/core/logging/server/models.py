@@ -170,21 +170,6 @@ class SecurityEventsPage(BaseModel):
     )
 
 
-class MetricPoint(BaseModel):
-    """One downsampled point; ``timestamp`` is the start of its interval (epoch seconds)."""
-
-    timestamp: float
-    count: int
-    sum: float | None
-    min: float | None
-    max: float | None
-    mean: float | None
-    p50: float | None
-    p95: float | None
-    p99: float | None
-    last: float | None = Field(description="The last value recorded in the interval.")
-
-
 class MetricSummary(BaseModel):
     """The whole range in one summary (null when a value is undefined)."""
 
@@ -196,6 +181,14 @@ class MetricSummary(BaseModel):
     p50: float | None
     p95: float | None
     p99: float | None
+
+
+class MetricPoint(MetricSummary):
+    """One downsampled point: the summary of its interval; ``timestamp`` is the start of
+    the interval (epoch seconds)."""
+
+    timestamp: float
+    last: float | None = Field(description="The last value recorded in the interval.")
 
 
 class MetricTrend(BaseModel):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._core.errors import error_reporter
+from .._core.errors import ConfigError, error_reporter
 from ..store.base import LogStore, StoredRecord, open_store
 from ..store.indexer import Indexer, IndexReport
-from .auth import Principal, RateLimiter, TokenStore, parse_env_tokens
+from .auth import Principal, RateLimiter, TokenStore
 
 if TYPE_CHECKING:
     from .._config.model import LoggingConfig
@@ -65,16 +65,12 @@ class ServerSettings:
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
         if self.insecure_no_auth and self.host not in LOOPBACK:
-            from .._core.errors import ConfigError
-
             raise ConfigError(
                 f"--insecure-no-auth serves every request without a token, so it is only "
                 f"allowed on a loopback address, not {self.host!r}: bind to 127.0.0.1 or "
                 "create tokens with `plexichat-logs token create`"
             )
         if self.index_interval <= 0 or self.heartbeat_seconds <= 0 or self.client_queue < 1:
-            from .._core.errors import ConfigError
-
             raise ConfigError(
                 "index_interval and heartbeat_seconds must be > 0 and client_queue >= 1, got "
                 f"{self.index_interval!r}, {self.heartbeat_seconds!r}, {self.client_queue!r}"
@@ -117,9 +113,7 @@ class ServerState:
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.tokens = TokenStore(
-            settings.directory / "api-tokens.json", parse_env_tokens(settings.api_tokens or "")
-        )
+        self.tokens = TokenStore.for_directory(settings.directory, settings.api_tokens)
         self.limiter = RateLimiter(settings.rate_limit)
         self._store: LogStore | None = None
         self._lock = threading.Lock()

@@ -48,7 +48,13 @@ from .._core.errors import error_reporter
 from ..store.base import decode_cursor
 from ..store.search import QuerySyntaxError
 from .auth import Principal
-from .deps import accepted_subprotocol, audit, authenticate_websocket, get_state
+from .deps import (
+    accepted_subprotocol,
+    audit,
+    authenticate_websocket,
+    get_state,
+    websocket_token,
+)
 from .hub import TAIL_BATCH, Hub, Position, get_hub
 from .matcher import RecordView, parse_filter, scan_rows
 from .params import FilterError
@@ -58,7 +64,6 @@ from .tail_guard import (
     check_resume_id,
     connection_limits,
     origin_refusal,
-    websocket_token,
 )
 
 __all__ = [

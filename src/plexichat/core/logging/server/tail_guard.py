@@ -11,8 +11,6 @@
 - :class:`ConnectionLimits`: at most :data:`MAX_CONNECTIONS` live tails per server and
   :data:`MAX_CONNECTIONS_PER_TOKEN` per token (module constants: the settings have no
   field for them); beyond, the connection closes with 4429.
-- :func:`websocket_token`: the token a connection authenticated with (kept to re-check
-  it at each heartbeat and filter update, and when the token file changes).
 - :func:`check_resume_id`: a resume cursor's row id and time must be 64-bit values (cursors
   are not keyed: they can be forged).
 """
@@ -26,7 +24,6 @@ from urllib.parse import urlsplit
 from fastapi import WebSocket
 
 from .auth import Principal
-from .deps import subprotocol_token
 from .state import ServerState
 
 __all__ = [
@@ -37,7 +34,6 @@ __all__ = [
     "connection_limits",
     "origin_refusal",
     "token_file_mark",
-    "websocket_token",
 ]
 
 MAX_CONNECTIONS = 500
@@ -84,15 +80,6 @@ def origin_refusal(state: ServerState, ws: WebSocket) -> str | None:
         f"origin {shown!r} refused: list it in api_cors_origins (PLEXICHAT_LOG_API_CORS_ORIGINS)"
         " to allow it; pages of this server's own origin are always allowed"
     )
-
-
-def websocket_token(ws: WebSocket) -> str | None:
-    """The token of ``ws``, found as :func:`~.deps.authenticate_websocket` finds it: the
-    ``Authorization`` header, the subprotocol ``bearer.<token>``, ``?token=``."""
-    header = ws.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    token = value.strip() if scheme.lower() == "bearer" else None
-    return token or subprotocol_token(ws) or ws.query_params.get("token") or None
 
 
 class ConnectionLimits:
