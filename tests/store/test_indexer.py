@@ -177,3 +177,30 @@ def test_cli_refuses_a_missing_directory_without_creating_it(
     assert main([command, str(missing)]) == 2
     assert "is not a directory" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_a_pass_with_nothing_new_writes_nothing(tmp_path: Path) -> None:
+    """Once everything is indexed, a pass leaves the database file untouched (a write per
+    idle pass made every reader drop its page cache); new lines are written again."""
+    import sqlite3
+
+    logs = tmp_path / "logs"
+    writer = SegmentWriter(logs, rotation_size=500)
+    for i in range(30):  # several segments: closed ones and the open newest one
+        writer.write_one(20, _event(i))
+    db = tmp_path / "store.db"
+    store = open_store(f"sqlite:///{db}")
+    indexer = Indexer(logs, store)
+    assert indexer.run_once().records == 30
+    watcher = sqlite3.connect(db)
+    version = watcher.execute("PRAGMA data_version").fetchone()[0]
+    for _ in range(3):
+        assert indexer.run_once().records == 0
+    assert watcher.execute("PRAGMA data_version").fetchone()[0] == version
+    writer.write_one(20, _event(30))
+    assert indexer.run_once().records == 1
+    assert watcher.execute("PRAGMA data_version").fetchone()[0] != version
+    writer.close()
+    watcher.close()
+    assert len(_messages(store)) == 31
+    store.close()

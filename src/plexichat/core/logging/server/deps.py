@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
 
 from .._core.errors import error_reporter
@@ -22,17 +22,23 @@ from .auth import Principal, Role
 from .state import ServerSettings, ServerState
 
 __all__ = [
+    "PREFIX",
     "Caller",
+    "Require",
     "STATE_KEY",
     "State",
     "audit",
     "authenticate_websocket",
+    "authorize",
+    "bearer_token",
     "current_state",
     "get_state",
     "require",
     "websocket_token",
 ]
 
+PREFIX = "/api/v2/logs"
+"""The path under which every route of the API lives."""
 STATE_KEY = "plexichat_logs"
 _default_state: ServerState | None = None
 _default_lock = threading.Lock()
@@ -110,29 +116,54 @@ def _identify(state: ServerState, token: str | None) -> Principal:
     return principal
 
 
-def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    """A dependency that admits callers with at least ``role`` and returns them.
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if the request has one
+    (what :class:`fastapi.security.HTTPBearer` reads)."""
+    scheme, token = get_authorization_scheme_param(conn.headers.get("authorization"))
+    return token if token and scheme.lower() == "bearer" else None
 
-    It is ``async``: the check (a hash, a dictionary lookup, the token file's mtime) runs on
-    the event loop, without a worker thread per request.
+
+async def authorize(conn: HTTPConnection, token: str | None, role: Role) -> Principal:
+    """The caller ``token`` names, admitted when its role is at least ``role``.
+
+    It is ``async`` so that FastAPI runs it on the event loop: the check (a hash, a
+    dictionary lookup, the token file's mtime) needs no worker thread.
+
+    Raises:
+        HTTPException: 401 for a missing, unknown or revoked token, 403 for a role too
+            low, 429 over the rate limit.
     """
+    state = await current_state(conn)  # not a sub-dependency: one fewer to solve
+    principal = _identify(state, token)
+    if not principal.allows(role):
+        raise HTTPException(
+            403,
+            f"token {principal.name!r} has role {principal.role!r}; this needs {role!r} "
+            "or higher (viewer < security < admin)",
+        )
+    return principal
 
-    async def dependency(
+
+class Require:
+    """The dependency that admits callers with at least ``role`` and returns them
+    (made by :func:`require`); :class:`.direct_route.DirectRoute` reads its ``role``."""
+
+    def __init__(self, role: Role) -> None:
+        self.role: Role = role
+        self.__name__ = f"require_{role}"
+
+    async def __call__(
+        self,
         conn: HTTPConnection,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        state = await current_state(conn)  # not a sub-dependency: one fewer to solve
-        principal = _identify(state, credentials.credentials if credentials else None)
-        if not principal.allows(role):
-            raise HTTPException(
-                403,
-                f"token {principal.name!r} has role {principal.role!r}; this needs {role!r} "
-                "or higher (viewer < security < admin)",
-            )
-        return principal
+        """The caller (see :func:`authorize`)."""
+        return await authorize(conn, credentials.credentials if credentials else None, self.role)
 
-    dependency.__name__ = f"require_{role}"
-    return dependency
+
+def require(role: Role) -> Require:
+    """A dependency that admits callers with at least ``role`` and returns them."""
+    return Require(role)
 
 
 Caller = Annotated[Principal, Depends(require("viewer"))]
@@ -164,10 +195,7 @@ def websocket_token(ws: WebSocket) -> str | None:
     """The token a WebSocket offers: the ``Authorization`` header, the subprotocol
     ``bearer.<token>`` (offered with :data:`SUBPROTOCOL`: what browsers use) or
     ``?token=``, in that order."""
-    header = ws.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    token = value.strip() if scheme.lower() == "bearer" else None
-    return token or subprotocol_token(ws) or ws.query_params.get("token") or None
+    return bearer_token(ws) or subprotocol_token(ws) or ws.query_params.get("token") or None
 
 
 def authenticate_websocket(state: ServerState, ws: WebSocket) -> Principal | tuple[int, str]:

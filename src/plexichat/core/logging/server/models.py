@@ -52,9 +52,9 @@ def lines_response(key: str, lines: list[bytes], next_cursor: str | None) -> Res
     """A page ``{key: [...], "next_cursor": ...}`` as an ``application/json`` response whose
     records are stored JSON lines (each one JSON object, see ``store.base.RawPage``) joined
     as they are: never parsed, never re-serialized."""
-    head = orjson.dumps(key) + b":["
+    head = b"{" + orjson.dumps(key) + b":["
     tail = b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
-    return Response(b"{" + head + b",".join(lines) + tail, media_type="application/json")
+    return Response(b",".join(lines).join((head, tail)), media_type="application/json")
 
 
 class ErrorMessage(BaseModel):

@@ -20,7 +20,7 @@ from .._core.errors import error_reporter
 from ..store.base import SENSITIVE_LEVELS, LogQuery, LogStore, to_micros
 from ..store.stats import window_stats
 from .auth import Principal
-from .deps import Caller, get_state, require
+from .deps import PREFIX, Caller, get_state, require
 from .models import (
     ERROR_RESPONSES,
     VIEWER_ERROR_RESPONSES,
@@ -36,7 +36,7 @@ from .state import ServerState
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "router"]
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(prefix=PREFIX, tags=["operations"])
 """The operations routes (included by :mod:`.router` under ``/api/v2/logs``)."""
 
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -26,7 +26,8 @@ from typing import Any, Final
 from fastapi import APIRouter, Request, Response
 
 from ..store.base import LogQuery, RawPage
-from .deps import Caller, current_state
+from .deps import PREFIX, Caller, current_state
+from .direct_route import DirectRoute
 from .models import (
     VIEWER_ERROR_RESPONSES,
     EntriesPage,
@@ -50,7 +51,7 @@ from .state import ServerState
 
 __all__ = ["INLINE_BUDGET", "router"]
 
-router = APIRouter(tags=["entries"])
+router = APIRouter(prefix=PREFIX, tags=["entries"], route_class=DirectRoute)
 """``GET /entries`` (included by :mod:`.router` under ``/api/v2/logs``)."""
 
 INLINE_BUDGET: Final = 0.002

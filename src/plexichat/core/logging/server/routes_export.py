@@ -28,7 +28,7 @@ from .._core.errors import error_reporter
 from ..store.base import LogQuery, LogStore
 from ..store.export import export_records
 from .auth import Principal
-from .deps import get_state, require
+from .deps import PREFIX, get_state, require
 from .models import ERROR_RESPONSES, ErrorMessage, ExportRequest, InvalidRequest, LogEntry
 from .params import (
     WHERE_PREFIXES,
@@ -42,7 +42,7 @@ from .state import ServerState
 
 __all__ = ["MEDIA_TYPES", "router"]
 
-router = APIRouter(tags=["export"])
+router = APIRouter(prefix=PREFIX, tags=["export"])
 """``POST /export`` (included by :mod:`.router` under ``/api/v2/logs``)."""
 
 MEDIA_TYPES: Final = {

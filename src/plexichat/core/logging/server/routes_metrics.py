@@ -15,14 +15,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from .._core.clock import iso_utc
 from ..store.base import micros_to_iso, to_micros
 from ..store.metrics import metric_history
-from .deps import Caller, get_state
+from .deps import PREFIX, Caller, get_state
 from .models import VIEWER_ERROR_RESPONSES, MetricsResponse, json_response
 from .params import FilterError, dynamic_filters, http_error, iso_time, text_list, text_value
 from .state import ServerState
 
 __all__ = ["DEFAULT_RANGE", "router"]
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(prefix=PREFIX, tags=["metrics"])
 """``GET /performance/metrics`` (included by :mod:`.router` under ``/api/v2/logs``)."""
 
 DEFAULT_RANGE = 3600.0

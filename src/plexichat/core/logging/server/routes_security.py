@@ -16,13 +16,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ..store.base import MAX_LIMIT, SECURITY_SEVERITIES
 from .auth import Principal
-from .deps import State, require
+from .deps import PREFIX, State, require
 from .models import ERROR_RESPONSES, ErrorMessage, SecurityEventsPage, lines_response
 from .params import FilterError, audit_call, filter_to_query, http_error, run_query
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["security"])
+router = APIRouter(prefix=PREFIX, tags=["security"])
 """``GET /security/events`` (included by :mod:`.router` under ``/api/v2/logs``)."""
 
 _RENAME: Final = {"context.user_id": "user_id", "context.ip_address": "ip_address"}

@@ -49,6 +49,7 @@ from ..store.base import decode_cursor
 from ..store.search import QuerySyntaxError
 from .auth import Principal
 from .deps import (
+    PREFIX,
     accepted_subprotocol,
     audit,
     authenticate_websocket,
@@ -76,7 +77,7 @@ __all__ = [
     "stream",
 ]
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 """The ``/stream`` WebSocket route (included under ``/api/v2/logs``)."""
 
 MAX_FRAME_BYTES = 64 * 1024

@@ -24,6 +24,8 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import NoMatchFound
 
+from .deps import PREFIX
+
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "SECURITY_HEADERS",
@@ -78,7 +80,7 @@ SECURITY_HEADERS: Final[dict[str, str]] = {
 }
 """Headers added to the page and every asset."""
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
 """The viewer's routes (``/ui`` and ``/ui/static/...``), included under the API prefix."""
 
 
@@ -91,8 +93,6 @@ def _api_base(request: Request) -> str:
     try:
         page = request.url_for(_PAGE_ROUTE).path
     except NoMatchFound:  # the router is not included: the standalone default
-        from .router import PREFIX
-
         root = str(request.scope.get("root_path") or "").rstrip("/")
         return root + PREFIX
     return page[: -len(UI_PATH)] if page.endswith(UI_PATH) else page.rstrip("/")
