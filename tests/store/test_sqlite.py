@@ -11,7 +11,7 @@ import pytest
 from plexichat.core.logging._core.errors import ConfigError, PlexiLoggingError
 from plexichat.core.logging.store import LogQuery, StoredRecord, open_store
 from plexichat.core.logging.store.base import record_from_event
-from plexichat.core.logging.store.sqlite import SQLiteStore
+from plexichat.core.logging.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
 
 def rec(seq: int, message: str = "m") -> StoredRecord:
@@ -29,7 +29,7 @@ def test_parent_directories_are_created_and_wal_is_on(tmp_path: Path) -> None:
     assert path.exists()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+    assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
 
 

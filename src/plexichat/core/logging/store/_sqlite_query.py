@@ -8,6 +8,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
+from ._sqlite_tid import lower_bound, upper_bound
 from .base import SENSITIVE_CATEGORIES, SENSITIVE_LEVELS, LogQuery, bindable
 from .search import And, Node, Not, Or, Phrase, QuerySyntaxError, Term
 
@@ -22,22 +23,65 @@ _SENSITIVE_PARAMS = (*SENSITIVE_CATEGORIES, *SENSITIVE_LEVELS)
 def _select(
     query: LogQuery, columns: str, after: tuple[int, int] | None, limit: int | None, drive: str
 ) -> tuple[str, list[object]]:
+    """SELECT ``columns`` of the records matching ``query``, in its order (by ``tid``, see
+    :mod:`._sqlite_tid`), after the cursor position ``after`` = ``(ts, tid)``."""
     where, params = _where(query, drive)
     direction, op = ("DESC", "<") if query.order == "desc" else ("ASC", ">")
     if after is not None:
-        where += f" AND (ts, id) {op} (?, ?)"
-        params += list(after)
-    sql = f"SELECT {columns} FROM records WHERE {where} ORDER BY ts {direction}, id {direction}"
+        where += f" AND tid {op} ?"
+        params.append(after[1])
+    sql = f"SELECT {columns} FROM records WHERE {where} ORDER BY tid {direction}"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
     return sql, params
 
 
-def _where(query: LogQuery, drive: str = "id") -> tuple[str, list[object]]:
+def _select_by_search(
+    query: LogQuery, columns: str, after: tuple[int, int] | None, limit: int
+) -> tuple[str, list[object]] | None:
+    """The same page, driven by the search index: its matches are read newest (or oldest)
+    first, each looked up and filtered, until the page is full. None when the search is not
+    one FTS5 expression (then only :func:`_select` can say it).
+
+    Fast when the filters keep many of the matches; when they keep few, the walk can be
+    long, so the caller bounds it and falls back to :func:`_select`.
+    """
+    expr, rest_tree = _match(query)
+    if expr is None or rest_tree is not None:
+        return None
+    where, params = _where(query, search=False)
+    direction, op = ("DESC", "<") if query.order == "desc" else ("ASC", ">")
+    hits = "SELECT rowid AS hit FROM records_fts WHERE records_fts MATCH ?"
+    hit_params: list[object] = [expr]
+    if after is not None:
+        hits += f" AND rowid {op} ?"
+        hit_params.append(after[1])
+    for bound, tid_key in _key_bounds(query):
+        hits += f" AND rowid {bound} ?"
+        hit_params.append(tid_key)
+    sql = (
+        f"SELECT {columns} FROM ({hits}) AS f JOIN records ON tid = f.hit WHERE {where} "
+        f"ORDER BY f.hit {direction} LIMIT ?"  # f.hit: the order FTS5 reads in, no sort
+    )
+    return sql, [*hit_params, *params, limit]
+
+
+def _key_bounds(query: LogQuery) -> list[tuple[str, int]]:
+    """The ``tid`` range a time range implies (an index range instead of a filter)."""
+    bounds: list[tuple[str, int]] = []
+    if query.start_us is not None:
+        bounds.append((">=", lower_bound(query.start_us)))
+    if query.end_us is not None:
+        bounds.append(("<=", upper_bound(query.end_us)))
+    return bounds
+
+
+def _where(query: LogQuery, drive: str = "tid", *, search: bool = True) -> tuple[str, list[object]]:
     """The WHERE clause of ``query``: SQL made only of fixed text, every value bound.
 
-    ``drive`` is ``id`` to let the search drive the plan, ``+id`` to keep it a filter.
+    ``drive`` is ``tid`` to let the search drive the plan, ``+tid`` to keep it a filter;
+    ``search=False`` leaves the search out (:func:`_select_by_search` joins it).
     """
     clauses: list[str] = ["1"]
     params: list[object] = []
@@ -71,6 +115,9 @@ def _where(query: LogQuery, drive: str = "id") -> tuple[str, list[object]]:
     if query.end_us is not None:
         clauses.append("ts <= ?")
         params.append(query.end_us)
+    for bound, tid_key in _key_bounds(query):
+        clauses.append(f"tid {bound} ?")
+        params.append(tid_key)
     if query.min_severity_rank is not None:
         clauses.append("security_severity >= ?")
         params.append(query.min_severity_rank)
@@ -85,7 +132,7 @@ def _where(query: LogQuery, drive: str = "id") -> tuple[str, list[object]]:
         clauses.append(" OR ".join(value_sql for _ in paths))
         for path in sorted(paths):
             params.extend((path, path, path, bindable(str(value), f"value of {key}")))
-    expr, rest_tree = _match(query)
+    expr, rest_tree = _match(query) if search else (None, None)
     if expr is not None:
         clauses.append(f"{drive} IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
         params.append(expr)
