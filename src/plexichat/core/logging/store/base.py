@@ -16,7 +16,7 @@ import orjson
 
 from .._config.model import redact_url
 from .._core.errors import ConfigError
-from .._core.levels import parse_level
+from .._core.levels import LogLevel, parse_level
 from ._pages import (
     MAX_ROW_ID,
     MAX_TAIL,
@@ -74,6 +74,8 @@ def to_micros(value: str | datetime) -> int:
     """
     if isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
+        if 1 < dt.year < 9999:  # in range once in UTC: plain arithmetic (the indexer's path)
+            return (dt - _EPOCH) // _MICROSECOND
         try:
             return calendar.timegm(dt.utctimetuple()) * 1_000_000 + dt.microsecond
         except (OverflowError, ValueError):
@@ -88,6 +90,10 @@ def to_micros(value: str | datetime) -> int:
             f"invalid time {value!r}: use ISO-8601 such as 2024-01-31T23:59:59Z"
         ) from None
     return to_micros(dt)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def micros_to_iso(us: int) -> str:
@@ -158,6 +164,8 @@ def _text(value: object, default: str = "") -> str:
 
 
 _MAX_LEVEL = 2**31 - 1
+_LEVELNOS: dict[str, int] = {name: int(level) for name, level in LogLevel.__members__.items()}
+"""The built-in level names' numbers (the common case, without parse_level's lookups)."""
 _MAX_SEQ = MAX_ROW_ID
 
 
@@ -188,10 +196,12 @@ def record_from_event(
         raise ValueError(f"record without a timestamp: {str(dict(event))[:200]!r}")
     ts = to_micros(ts_text)
     level = _text(event.get("level"), "INFO").upper()
-    try:
-        levelno = min(parse_level(level), _MAX_LEVEL)
-    except ValueError:
-        levelno = 20  # an unknown level name is kept as text, ranked like INFO
+    levelno = _LEVELNOS.get(level)
+    if levelno is None:
+        try:
+            levelno = min(parse_level(level), _MAX_LEVEL)
+        except ValueError:
+            levelno = 20  # an unknown level name is kept as text, ranked like INFO
     ctx = event.get("context") if isinstance(event.get("context"), Mapping) else {}
     meta = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
     event_type = meta.get("event_type", ctx.get("event_type"))  # type: ignore[union-attr]

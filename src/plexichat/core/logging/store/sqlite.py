@@ -56,6 +56,8 @@ SCHEMA_VERSION = 2
 _BATCH = 1000
 _FEW = 5000  # a search matching fewer rows drives the query plan
 _BUSY_TIMEOUT_S = 10.0
+_CACHE_KIB = 32768  # page cache per connection, at most (SQLite's default 2 MiB makes the
+# indexer re-read index pages of a large store: ~8% slower at 200,000 records)
 _SEARCH_STEPS = 400_000  # work for the search-first plan (~5 ms) before the other plan
 _FIELDS = tuple(f.name for f in fields(StoredRecord) if f.name != "doc")  # doc: never stored
 _COLUMNS = ", ".join("CAST(raw AS BLOB)" if f == "raw" else f for f in _FIELDS)
@@ -65,7 +67,8 @@ _DELETE_TRIGGER = """CREATE TRIGGER IF NOT EXISTS records_ad AFTER DELETE ON rec
     VALUES ('delete', old.tid, old.message, old.logger, old.attrs);
 END;"""
 _FTS = """CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5 (
-    message, logger, attrs, content='records', content_rowid='tid', tokenize='unicode61'
+    message, logger, attrs, content='records', content_rowid='tid', tokenize='unicode61',
+    columnsize=0 -- no per-row sizes: they only serve ranking, which pages do not use
 )"""
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT;
@@ -153,6 +156,7 @@ class SQLiteStore:
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         except sqlite3.DatabaseError as exc:
             raise self._unusable(exc) from exc
         return conn
