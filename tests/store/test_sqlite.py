@@ -10,8 +10,9 @@ import pytest
 
 from plexichat.core.logging._core.errors import ConfigError, PlexiLoggingError
 from plexichat.core.logging.store import LogQuery, StoredRecord, open_store
+from plexichat.core.logging.store._sqlite_schema import SCHEMA_VERSION
 from plexichat.core.logging.store.base import record_from_event
-from plexichat.core.logging.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from plexichat.core.logging.store.sqlite import SQLiteStore
 
 
 def rec(seq: int, message: str = "m") -> StoredRecord:

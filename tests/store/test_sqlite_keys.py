@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 from plexichat.core.logging.store import LogQuery, StoredRecord
 from plexichat.core.logging.store import sqlite as sqlite_module
 from plexichat.core.logging.store._sqlite_budget import Budget
+from plexichat.core.logging.store._sqlite_schema import SCHEMA_VERSION
 from plexichat.core.logging.store._sqlite_tid import SLOTS, allocate, base
 from plexichat.core.logging.store.base import record_from_event, to_micros
-from plexichat.core.logging.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from plexichat.core.logging.store.sqlite import SQLiteStore
 
 WORDS = ("database", "timeout", "cache", "login")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -225,6 +226,12 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         "INSERT INTO records_fts (rowid, message, logger, attrs) "
         "SELECT id, message, logger, attrs FROM records"
     )
+    conn.execute(
+        "INSERT INTO records (ts, levelno, level, category, logger, module, message, stream, "
+        "seq, attrs, raw) VALUES (?, 60, 'SECURITY', 'security', 'app', 'm', 'login failed', "
+        "'sec', 1, '', '{\"message\":\"login failed\"}')",
+        (to_micros("2025-12-31T00:00:00Z"),),
+    )
     conn.execute("INSERT INTO positions VALUES ('seg', 123)")
     conn.commit()
     conn.close()
@@ -237,6 +244,9 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         "old 2",
     ]
     assert store.count(LogQuery(search="database")) == 50
+    assert store.count(LogQuery()) == 51
+    assert store.count(LogQuery(exclude_security=True)) == 50  # the column was filled
+    assert store.query_raw(LogQuery(start="2025-12-31T00:00:00Z", limit=1000)).sensitive == 1
     store.append([rec(100, "2026-01-01T00:00:10.5Z", stream="new", message="new database")])
     page = store.query(
         LogQuery(search="database", start="2026-01-01T00:00:10Z", end="2026-01-01T00:00:11Z")
@@ -245,5 +255,5 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     store.close()
     check = sqlite3.connect(path)
     assert check.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
-    assert check.execute("SELECT count(DISTINCT tid) FROM records").fetchone()[0] == 51
+    assert check.execute("SELECT count(DISTINCT tid) FROM records").fetchone()[0] == 52
     check.close()

@@ -9,15 +9,11 @@ import unicodedata
 from collections.abc import Sequence
 
 from ._sqlite_tid import lower_bound, upper_bound
-from .base import SENSITIVE_CATEGORIES, SENSITIVE_LEVELS, LogQuery, bindable
+from .base import LogQuery, bindable
 from .search import And, Node, Not, Or, Phrase, QuerySyntaxError, Term
 
 _ATTR_DEPTH = 6
 """How deep context/metadata values are indexed for search and field filters."""
-_SENSITIVE = "(category IN (?, ?) OR level IN (?, ?) OR event_type IS NOT NULL)"
-"""Whether a row is a security or audit record: the rows ``exclude_security`` leaves out."""
-_SENSITIVE_PARAMS = (*SENSITIVE_CATEGORIES, *SENSITIVE_LEVELS)
-"""The values ``_SENSITIVE`` binds, in order."""
 
 
 def _select(
@@ -121,9 +117,8 @@ def _where(query: LogQuery, drive: str = "tid", *, search: bool = True) -> tuple
     if query.min_severity_rank is not None:
         clauses.append("security_severity >= ?")
         params.append(query.min_severity_rank)
-    if query.exclude_security:
-        clauses.append("category NOT IN (?, ?) AND level NOT IN (?, ?) AND event_type IS NULL")
-        params.extend((*SENSITIVE_CATEGORIES, *SENSITIVE_LEVELS))
+    if query.exclude_security:  # the column says it (see _sqlite_schema)
+        clauses.append("sensitive = 0")
     for key, value in query.where:
         head, _, rest = key.partition(".")
         paths = {_json_path([head, rest]), _json_path([head, *rest.split(".")])}

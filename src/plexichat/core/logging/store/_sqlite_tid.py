@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["SLACK", "SLOTS", "allocate", "lower_bound", "migrate_from_v1", "upper_bound"]
+__all__ = ["SLACK", "SLOTS", "allocate", "base", "lower_bound", "upper_bound"]
 
 SLOTS: Final = 1024
 """Keys per microsecond."""
@@ -75,28 +75,3 @@ def allocate(conn: sqlite3.Connection, timestamps: Sequence[int]) -> list[int]:
 def _stored(conn: sqlite3.Connection, low: int, high: int) -> set[int]:
     sql = "SELECT tid FROM records WHERE tid >= ? AND tid < ?"
     return {row[0] for row in conn.execute(sql, (low, high))}
-
-
-def migrate_from_v1(conn: sqlite3.Connection, fts_schema: str, delete_trigger: str) -> None:
-    """Give a store of schema version 1 its keys and rebuild its search index on them, in
-    the caller's write transaction.
-
-    The records are read in time order and keyed in turn, so the keys are dense and
-    ordered; the search index is rebuilt from the records (its rowids change).
-    """
-    conn.execute("DROP TRIGGER IF EXISTS records_ad")
-    conn.execute("DROP TABLE IF EXISTS records_fts")
-    conn.execute("ALTER TABLE records ADD COLUMN tid INTEGER NOT NULL DEFAULT -1")
-    previous, after = -1, (-(2**63), -1)
-    sql = "SELECT id, ts FROM records WHERE (ts, id) > (?, ?) ORDER BY ts, id LIMIT 50000"
-    while rows := conn.execute(sql, after).fetchall():
-        updates: list[tuple[int, int]] = []
-        for row_id, ts in rows:
-            previous = max(base(ts), previous + 1)
-            updates.append((previous, row_id))
-        conn.executemany("UPDATE records SET tid = ? WHERE id = ?", updates)
-        after = (rows[-1][1], rows[-1][0])
-    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS records_tid ON records (tid)")
-    conn.execute(fts_schema)
-    conn.execute("INSERT INTO records_fts (records_fts) VALUES ('rebuild')")
-    conn.execute(delete_trigger)

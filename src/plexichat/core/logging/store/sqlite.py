@@ -26,15 +26,16 @@ from .._core.errors import ConfigError, PlexiLoggingError
 from ._sqlite_budget import Budget
 from ._sqlite_query import (
     _ATTR_DEPTH,
-    _SENSITIVE,
-    _SENSITIVE_PARAMS,
     _match,
     _select,
     _select_by_search,
     _where,
 )
-from ._sqlite_tid import allocate, migrate_from_v1
+from ._sqlite_schema import DELETE_TRIGGER, SCHEMA, SCHEMA_VERSION, upgrade_from_v1
+from ._sqlite_tid import allocate
 from .base import (
+    SENSITIVE_CATEGORIES,
+    SENSITIVE_LEVELS,
     LogQuery,
     Page,
     RawPage,
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SQLiteStore"]
 
-SCHEMA_VERSION = 2
 _BATCH = 1000
 _FEW = 5000  # a search matching fewer rows drives the query plan
 _BUSY_TIMEOUT_S = 10.0
@@ -61,37 +61,7 @@ _CACHE_KIB = 32768  # page cache per connection, at most (SQLite's default 2 MiB
 _SEARCH_STEPS = 400_000  # work for the search-first plan (~5 ms) before the other plan
 _FIELDS = tuple(f.name for f in fields(StoredRecord) if f.name != "doc")  # doc: never stored
 _COLUMNS = ", ".join("CAST(raw AS BLOB)" if f == "raw" else f for f in _FIELDS)
-_RAW_PAGE = f"tid, ts, CAST(raw AS BLOB), {_SENSITIVE}"  # query_raw: binds _SENSITIVE_PARAMS
-_DELETE_TRIGGER = """CREATE TRIGGER IF NOT EXISTS records_ad AFTER DELETE ON records BEGIN
-    INSERT INTO records_fts (records_fts, rowid, message, logger, attrs)
-    VALUES ('delete', old.tid, old.message, old.logger, old.attrs);
-END;"""
-_FTS = """CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5 (
-    message, logger, attrs, content='records', content_rowid='tid', tokenize='unicode61',
-    columnsize=0 -- no per-row sizes: they only serve ranking, which pages do not use
-)"""
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS records (
-    id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, levelno INTEGER NOT NULL, level TEXT NOT NULL,
-    category TEXT NOT NULL, logger TEXT NOT NULL, module TEXT NOT NULL, message TEXT NOT NULL,
-    stream TEXT NOT NULL, seq INTEGER NOT NULL, event_type TEXT, security_severity INTEGER,
-    attrs TEXT NOT NULL, -- context/metadata values, for the search index
-    raw TEXT NOT NULL, -- the original JSON line
-    tid INTEGER NOT NULL, -- time-ordered key: page order, search index rowid (_sqlite_tid)
-    UNIQUE (stream, seq)
-) STRICT;
-CREATE UNIQUE INDEX IF NOT EXISTS records_tid ON records (tid);
-CREATE INDEX IF NOT EXISTS records_ts ON records (ts, id);
-CREATE INDEX IF NOT EXISTS records_level_ts ON records (levelno, ts);
-CREATE INDEX IF NOT EXISTS records_category_ts ON records (category, ts);
-CREATE INDEX IF NOT EXISTS records_logger ON records (logger);
-{_FTS};
-{_DELETE_TRIGGER}
-CREATE TABLE IF NOT EXISTS positions (key TEXT PRIMARY KEY, "offset" INTEGER NOT NULL) STRICT;
-INSERT INTO schema_version (version)
-    SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM schema_version);
-"""
+_RAW_PAGE = "tid, ts, CAST(raw AS BLOB), sensitive"  # what query_raw reads
 _GROUPS = (
     ("levels", "level", ""),
     ("categories", "category", ""),
@@ -99,8 +69,8 @@ _GROUPS = (
 )
 _INSERT = (
     "INSERT OR IGNORE INTO records (ts, levelno, level, category, logger, module, message, "
-    "stream, seq, event_type, security_severity, attrs, raw, tid) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "stream, seq, event_type, security_severity, sensitive, attrs, raw, tid, id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INDEX_NEW = (
     "INSERT INTO records_fts (rowid, message, logger, attrs) "
@@ -205,12 +175,11 @@ class SQLiteStore:
         conn = self._conn()
         try:
             if self._version(conn) is None:
-                conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+                conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
             elif self._version(conn) == 1:
-                with self._transaction():  # add the time-ordered keys (see _sqlite_tid)
+                with self._transaction():  # see _sqlite_schema
                     if self._version(conn) == 1:  # not done meanwhile by another process
-                        migrate_from_v1(conn, _FTS, _DELETE_TRIGGER)
-                        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+                        upgrade_from_v1(conn)
             version = self._version(conn)
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
@@ -257,7 +226,10 @@ class SQLiteStore:
         with self._transaction() as conn:
             last = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
             keys = allocate(conn, [r.ts for r in records])
-            rows = [(*row, key) for row, key in zip(rows, keys, strict=True)]
+            rows = [
+                (*row, key, last + n)
+                for n, (row, key) in enumerate(zip(rows, keys, strict=True), 1)
+            ]
             inserted = conn.executemany(_INSERT, rows).rowcount if rows else 0
             if inserted > 0:  # one statement per batch: 2.5x faster than a per-row trigger
                 conn.execute(_INDEX_NEW, (last,))
@@ -280,7 +252,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM records")
             conn.execute("INSERT INTO records_fts (records_fts) VALUES ('delete-all')")
             conn.execute("DELETE FROM positions")
-            conn.execute(_DELETE_TRIGGER)
+            conn.execute(DELETE_TRIGGER)
 
     def apply_retention(
         self, rules: RetentionRules, now: float | None = None, dry_run: bool = False
@@ -370,7 +342,7 @@ class SQLiteStore:
         return conn, limits
 
     def _raw_page(self, conn: sqlite3.Connection, budget: Budget, query: LogQuery) -> RawPage:
-        rows = self._page_rows(conn, budget, query, _RAW_PAGE, list(_SENSITIVE_PARAMS))
+        rows = self._page_rows(conn, budget, query, _RAW_PAGE, [])
         return raw_page(rows, query)
 
     def _page_rows(
@@ -541,8 +513,18 @@ def _row(rec: StoredRecord) -> tuple[object, ...]:
         _values(event.get("metadata"), words, 0)
     return (
         rec.ts, rec.levelno, rec.level, rec.category, rec.logger, rec.module, rec.message,
-        rec.stream, rec.seq, rec.event_type, rec.security_severity, " ".join(words), raw,
+        rec.stream, rec.seq, rec.event_type, rec.security_severity, _sensitive(rec),
+        " ".join(words), raw,
     )  # fmt: skip
+
+
+def _sensitive(rec: StoredRecord) -> int:
+    """1 for a security or audit record (as :func:`.base.is_sensitive` says of its line)."""
+    return int(
+        rec.category in SENSITIVE_CATEGORIES
+        or rec.level in SENSITIVE_LEVELS
+        or rec.event_type is not None
+    )
 
 
 def _values(value: object, out: list[str], depth: int) -> None:
