@@ -146,3 +146,32 @@ def test_child_process_uses_its_own_connection(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.count(LogQuery()) == 2
     store.close()
+
+
+def test_a_writer_waits_for_the_write_lock_then_gives_up_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write behind another connection's write transaction goes through once the lock is
+    released; held past the busy timeout, the write fails with SQLite's 'locked' error and
+    nothing of it is stored. The connection's busy timeout is restored either way."""
+    import threading
+
+    from plexichat.core.logging.store import sqlite as sqlite_module
+
+    path = tmp_path / "store.db"
+    store = SQLiteStore(f"sqlite:///{path}")
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: blocker.execute("COMMIT"))
+    release.start()
+    assert store.append([rec(1)]) == 1  # waited for the lock, then wrote
+    release.join()
+    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_S", 0.2)
+    blocker.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store.append([rec(2)])
+    blocker.execute("COMMIT")
+    assert store.count(LogQuery()) == 1
+    assert store._conn().execute("PRAGMA busy_timeout").fetchone()[0] == 200
+    blocker.close()
+    store.close()

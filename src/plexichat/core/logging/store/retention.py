@@ -207,7 +207,12 @@ def sqlite_ops(
 
     def delete(keys: Sequence[tuple[int, int]]) -> int:
         with transaction() as db:
-            return db.executemany(_SQLITE_DELETE, [(row_id,) for _, row_id in keys]).rowcount
+            done = db.executemany(_SQLITE_DELETE, [(row_id,) for _, row_id in keys]).rowcount
+        # copy the pages just written into the database now, while writers go on: left to
+        # SQLite, the copy (up to hundreds of ms) runs in whichever commit finds the
+        # write-ahead log past 1000 pages, often a writer's
+        conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return int(done)
 
     return StoreOps("?", "records", "length(CAST(raw AS BLOB))", fetch, delete, pace=True)
 

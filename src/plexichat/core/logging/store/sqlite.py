@@ -56,6 +56,7 @@ __all__ = ["SQLiteStore"]
 _BATCH = 1000
 _FEW = 5000  # a search matching fewer rows drives the query plan
 _BUSY_TIMEOUT_S = 10.0
+_RETRY_S = 0.002  # between two tries of a writer waiting for the write lock
 _CACHE_KIB = 32768  # page cache per connection, at most (SQLite's default 2 MiB makes the
 # indexer re-read index pages of a large store: ~8% slower at 200,000 records)
 _SEARCH_STEPS = 400_000  # work for the search-first plan (~5 ms) before the other plan
@@ -155,9 +156,9 @@ class SQLiteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: the write lock is taken up front, so waits use busy_timeout."""
+        """A write transaction: the write lock is taken up front (see :func:`_begin`)."""
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        _begin(conn)
         try:
             yield conn
             conn.execute("COMMIT")
@@ -489,6 +490,32 @@ def _remove_files(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         with suppress(OSError):
             os.unlink(f"{path}{suffix}")
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, tried again every :data:`_RETRY_S` for up to the busy timeout.
+
+    SQLite's own busy handler sleeps longer and longer between tries (up to 100 ms), so a
+    writer behind another could sleep through the pause that retention leaves between its
+    short transactions and wait hundreds of ms; polling takes the lock within a few ms of
+    its release.
+
+    Raises:
+        sqlite3.OperationalError: still locked after the busy timeout, or another error.
+    """
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(_RETRY_S)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
 
 
 def _parse(raw: str) -> dict[str, Any]:
