@@ -14,7 +14,8 @@ Unless ``--no-write``, the results go between ``<!-- bench:store:start/end -->``
 ``docs/benchmarks.md``.
 
 Run: ``.venv/bin/python benchmarks/bench_store.py [--records N] [--quick] [--no-write]
-[--no-postgres]``
+[--no-postgres] [--only {sqlite,postgres}] [--postgres-url URL]``; the PostgreSQL URL
+defaults to ``$PLEXICHAT_TEST_POSTGRES_URL``, else the local ``test`` database.
 """
 
 from __future__ import annotations
@@ -295,14 +296,16 @@ def csv_floor(db: Path, out: Path) -> float:
     return elapsed
 
 
-def bench_postgres(logdir: Path, rows: list[FloorRow], greps: dict[str, Any]) -> list[Row]:
+def bench_postgres(
+    logdir: Path, rows: list[FloorRow], greps: dict[str, Any], pg_url: str = PG_URL
+) -> list[Row]:
     """Indexing (vs a bare ``executemany``) and queries on PostgreSQL, in a scratch schema."""
     from plexichat.core.logging.store.postgres import PostgresStore
 
     n, schema = len(rows), f"plexichat_bench_{os.getpid()}"
-    admin = psycopg.connect(PG_URL, autocommit=True)
+    admin = psycopg.connect(pg_url, autocommit=True)
     admin.execute(f"CREATE SCHEMA {schema}")
-    url = PG_URL + ("&" if "?" in PG_URL else "?") + f"options=-csearch_path%3D{schema}"
+    url = pg_url + ("&" if "?" in pg_url else "?") + f"options=-csearch_path%3D{schema}"
     store = None
     try:
         store = PostgresStore(url)
@@ -327,14 +330,53 @@ def bench_postgres(logdir: Path, rows: list[FloorRow], greps: dict[str, Any]) ->
         admin.close()
 
 
-def postgres_version() -> str | None:
+def postgres_version(pg_url: str = PG_URL) -> str | None:
     """The server's version, or None when it cannot be reached."""
     try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+        with psycopg.connect(pg_url, connect_timeout=3) as conn:
             return str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
     except psycopg.Error as exc:
-        print(f"PostgreSQL at {PG_URL} unreachable, skipped: {str(exc).strip()}")
+        print(f"PostgreSQL at {pg_url} unreachable, skipped: {str(exc).strip()}")
         return None
+
+
+def bench_sqlite(
+    tmp: Path,
+    logdir: Path,
+    flat: Path,
+    floor_rows: list[FloorRow],
+    greps: dict[str, Any],
+    rows: list[Row],
+    notes: list[str],
+) -> float:
+    """Indexing, queries and export on SQLite (rows and notes appended); the CSV floor's s."""
+    n = len(floor_rows)
+    floor = sqlite_floor(tmp / "floor.db", floor_rows)
+    t0 = time.perf_counter()
+    parsed = list(parse_rows(flat))
+    floor_parsed = time.perf_counter() - t0 + sqlite_floor(tmp / "floor2.db", parsed)
+    del parsed
+    store = SQLiteStore(f"sqlite:///{tmp / 'store.db'}")
+    secs = index(store, logdir, n)
+    print(f"sqlite: indexed in {secs:.1f} s", flush=True)
+    rows.append(rate_row("SQLite indexing, Indexer.run_once()", n, secs, floor, "executemany"))
+    info = rate_row("(info) same, floor incl. reading + orjson.loads", n, secs, floor_parsed,
+                    "read+parse+executemany")  # fmt: skip
+    rows.append((*info[:4], "-", "-"))
+    rows += query_rows(store, "SQLite", greps)
+    exported = export_csv(store, tmp / "export.csv")
+    csv_secs = csv_floor(store.path, tmp / "floor.csv")
+    if isinstance(exported, str):
+        print(exported)
+        notes.append(f"Export: {exported}.")
+    else:
+        with (tmp / "export.csv").open("rb") as file:
+            if (got := sum(1 for _ in file)) != n + 1:
+                raise SystemExit(f"export: {got} lines, expected {n + 1} with the header")
+        label = "SQLite export to CSV, export_records()"
+        rows.append(rate_row(label, n, exported, csv_secs, "csv.writer loop"))
+    store.close()
+    return csv_secs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,14 +386,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="100_000 records")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
+    ap.add_argument("--only", choices=("sqlite", "postgres"), help="measure one backend only")
+    ap.add_argument("--postgres-url", default=PG_URL, help="server (default: %(default)s)")
     args = ap.parse_args(argv)
+    if args.only == "sqlite":
+        args.no_postgres = True
     n = 100_000 if args.quick else args.records
     command = " ".join([".venv/bin/python", "benchmarks/bench_store.py", *sys.argv[1:]])
     date = subprocess.run(["date", "-u"], capture_output=True, text=True, check=False).stdout
-    pg_version = None if args.no_postgres else postgres_version()
+    pg_version = None if args.no_postgres else postgres_version(args.postgres_url)
+    if args.only == "postgres" and pg_version is None:
+        raise SystemExit("--only postgres: the PostgreSQL server is unreachable")
     began = time.perf_counter()
     rows: list[Row] = []
     notes: list[str] = []
+    csv_secs: float | None = None
     with tempfile.TemporaryDirectory(prefix="plexibench-store-") as tmp_name:
         tmp = Path(tmp_name)
         (logdir := tmp / "logs").mkdir()
@@ -361,34 +410,11 @@ def main(argv: list[str] | None = None) -> int:
         segments = len(list(logdir.iterdir()))
         print(f"generated {n:,} records ({size / 1e6:.0f} MB, {segments} segments) in"
               f" {time.perf_counter() - began:.0f} s", flush=True)  # fmt: skip
-        floor = sqlite_floor(tmp / "floor.db", floor_rows)
-        t0 = time.perf_counter()
-        parsed = list(parse_rows(flat))
-        floor_parsed = time.perf_counter() - t0 + sqlite_floor(tmp / "floor2.db", parsed)
-        del parsed
-        store = SQLiteStore(f"sqlite:///{tmp / 'store.db'}")
-        secs = index(store, logdir, n)
-        print(f"sqlite: indexed in {secs:.1f} s", flush=True)
-        rows.append(rate_row("SQLite indexing, Indexer.run_once()", n, secs, floor, "executemany"))
-        info = rate_row("(info) same, floor incl. reading + orjson.loads", n, secs, floor_parsed,
-                        "read+parse+executemany")  # fmt: skip
-        rows.append((*info[:4], "-", "-"))
         greps = grep_times(flat)
-        rows += query_rows(store, "SQLite", greps)
-        exported = export_csv(store, tmp / "export.csv")
-        csv_secs = csv_floor(store.path, tmp / "floor.csv")
-        if isinstance(exported, str):
-            print(exported)
-            notes.append(f"Export: {exported}.")
-        else:
-            with (tmp / "export.csv").open("rb") as file:
-                if (got := sum(1 for _ in file)) != n + 1:
-                    raise SystemExit(f"export: {got} lines, expected {n + 1} with the header")
-            label = "SQLite export to CSV, export_records()"
-            rows.append(rate_row(label, n, exported, csv_secs, "csv.writer loop"))
-        store.close()
+        if args.only != "postgres":
+            csv_secs = bench_sqlite(tmp, logdir, flat, floor_rows, greps, rows, notes)
         if pg_version is not None:
-            rows += bench_postgres(logdir, floor_rows, greps)
+            rows += bench_postgres(logdir, floor_rows, greps, args.postgres_url)
     total = time.perf_counter() - began
     head = ("measure", "PlexiChat", "baseline", "ratio", "target", "result")
     table = ["| " + " | ".join(r) + " |" for r in [head, tuple("---" for _ in head), *rows]]
@@ -413,9 +439,15 @@ def main(argv: list[str] | None = None) -> int:
         f" {QUERY_RUNS}. grep: wall time of the shell pipeline, `LC_ALL=C`, 1 warm-up, median"
         f" of {GREP_RUNS}; both return the same 100 records (checked), newest first / last:",
         *(f"  - `{g[1]}`" for g in greps.values()),
-        "- Export floor: `csv.writer` over `SELECT ts, level, category, logger, module,"
-        " message, stream, seq, raw FROM records ORDER BY ts DESC, id DESC`"
-        f" ({n / csv_secs:,.0f} rec/s).",
+        *(
+            [
+                "- Export floor: `csv.writer` over `SELECT ts, level, category, logger, module,"
+                " message, stream, seq, raw FROM records ORDER BY ts DESC, id DESC`"
+                f" ({n / csv_secs:,.0f} rec/s)."
+            ]
+            if csv_secs is not None
+            else []
+        ),
         *(f"- {note}" for note in notes),
     ])  # fmt: skip
     print("\n" + text)

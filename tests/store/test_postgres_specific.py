@@ -21,7 +21,7 @@ import pytest
 
 from plexichat.core.logging._core.errors import PlexiLoggingError
 from plexichat.core.logging.store.base import LogQuery, StoredRecord, record_from_event, to_micros
-from plexichat.core.logging.store.postgres import PostgresStore, redact_url
+from plexichat.core.logging.store.postgres import SCHEMA_VERSION, PostgresStore, redact_url
 from plexichat.core.logging.store.search import QuerySyntaxError
 
 POSTGRES_ENV = "PLEXICHAT_TEST_POSTGRES_URL"
@@ -321,7 +321,7 @@ def test_schema_created_by_several_processes_at_once(fresh_url: str) -> None:
     for proc in procs:
         proc.join(60)
     assert [proc.exitcode for proc in procs] == [0, 0, 0, 0]
-    assert sql(fresh_url, "SELECT version FROM plexichat_schema_version") == [(1,)]
+    assert sql(fresh_url, "SELECT version FROM plexichat_schema_version") == [(SCHEMA_VERSION,)]
     with PostgresStore(fresh_url) as store:
         assert store.append([rec("2024-01-01T00:00:00Z", 1)]) == 1
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from typing import Any
 
 from .base import SENSITIVE_CATEGORIES, SENSITIVE_LEVELS, LogQuery, bindable, decode_cursor
 from .search import And, Node, Not, Or, QuerySyntaxError
 
 _SEP = re.compile(r"[\W_]+")
+_INDEX_LIKE = re.compile(r"\s*[+-]?\d")  # a path step ``#>`` may read as an array index
 
 SENSITIVE = "(category = ANY(%s::text[]) OR level = ANY(%s::text[]) OR event_type IS NOT NULL)"
 """Whether a row is a security or audit record (the rows ``exclude_security`` leaves out);
@@ -20,8 +22,33 @@ binds :data:`SENSITIVE_PARAMS`."""
 SENSITIVE_PARAMS = (list(SENSITIVE_CATEGORIES), list(SENSITIVE_LEVELS))
 """The values :data:`SENSITIVE` binds, in order."""
 
+_WALK = """(SELECT f_id AS id, f_ts AS ts, r.levelno, r.level, r.category, r.logger, r.module,
+    r.message, r.stream, r.seq, r.event_type, r.security_severity, r.raw, r.fields, r.tsv
+    FROM (SELECT ts AS f_ts, id AS f_id FROM plexichat_fields WHERE {}) f CROSS JOIN LATERAL
+    (SELECT * FROM plexichat_records WHERE ts = f_ts AND id = f_id OFFSET 0) r
+    ) plexichat_records"""
+"""The walk: each hash row, in the order asked, fetches its record (a lateral subquery kept
+apart by ``OFFSET 0``: always a nested loop driven by the hashes). The pairs are checked
+inside ``coalesce(.., false)``, which the planner guesses keeps half the rows (a bare ``=``
+it guesses keeps 0.5%, then prefers to fetch every match and sort: 40 ms, not 0.4, for a
+value with 6,000 records)."""
 _WHERE = """(CASE jsonb_typeof(fields #> %s::text[]) WHEN 'string' THEN fields #>> %s::text[]
     ELSE (fields #> %s::text[])::text END) = %s"""  # "123" matches 123 and "123"
+
+
+def field_hash(path: str, text: str) -> int:
+    """The ``plexichat_fields.h`` of a dotted field path and a value's text: a signed int64
+    of CRC-32 and Adler-32 (fast; a collision only costs a row read, never a wrong match)."""
+    data = f"{path}\x00{text}".encode()
+    return (zlib.crc32(data) << 32 | zlib.adler32(data)) - (1 << 63)
+
+
+def _walkable(key: str, value: str) -> bool:
+    """Whether ``plexichat_fields`` holds every record a ``where`` pair matches: not when the
+    value may be an object's or an array's text, nor when a step may be an array index."""
+    return not value.startswith(("{", "[")) and not any(
+        _INDEX_LIKE.match(step) for step in key.partition(".")[2].split(".")
+    )
 
 
 def fold(text: str) -> str:
@@ -63,12 +90,31 @@ def _text(value: str, what: str) -> str:
 
 
 def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
-    """The WHERE clause of ``query`` (with its cursor when ``page``) and its parameters.
+    """What follows ``FROM`` for ``query`` (the records, its WHERE clause, with its cursor
+    and order when ``page``) and its parameters.
 
     Every piece of SQL is a constant of this module; user values are only bound parameters.
+    With a ``where`` pair whose matches ``plexichat_fields`` all holds, the records are
+    walked through that table's ``(h, ts, id)`` index in the query's order (see
+    :data:`_WALK`; the pair is still checked on each record: a hash only narrows down).
     """
     conds: list[str] = []
     params: list[Any] = []
+    source, walk = "plexichat_records", [_field_pair(key, value) for key, value in query.where]
+    if (pair := next((h for h in walk if h is not None), None)) is not None:
+        inner = ["h = %s"]
+        params.append(pair)
+        if query.start_us is not None:
+            inner.append("ts >= %s")
+            params.append(query.start_us)
+        if query.end_us is not None:
+            inner.append("ts <= %s")
+            params.append(query.end_us)
+        if page and query.cursor is not None:
+            ts, row_id = decode_cursor(query.cursor, query.order)
+            inner.append(f"(ts, id) {'<' if query.order == 'desc' else '>'} (%s, %s)")
+            params.extend((ts, row_id))
+        source = _WALK.format(" AND ".join(inner))
 
     def add(cond: str, *values: Any) -> None:
         conds.append(cond)
@@ -101,7 +147,8 @@ def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
     for key, value in query.where:  # "context.a.b": the key "a.b" or the nested a -> b
         head, _, rest = _text(key, "field").partition(".")
         paths = sorted({(head, rest), (head, *rest.split("."))})
-        add("(" + " OR ".join([_WHERE] * len(paths)) + ")")
+        recheck = "(" + " OR ".join([_WHERE] * len(paths)) + ")"
+        add(recheck if source == "plexichat_records" else f"coalesce({recheck}, false)")
         params.extend(x for path in paths for x in (list(path),) * 3 + (_text(value, key),))
     if query.min_severity_rank is not None:
         add("security_severity >= %s", query.min_severity_rank)
@@ -115,4 +162,12 @@ def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
         ts, row_id = decode_cursor(query.cursor, query.order)
         add(f"(ts, id) {'<' if query.order == 'desc' else '>'} (%s, %s)", ts, row_id)
     order = " ORDER BY ts DESC, id DESC" if query.order == "desc" else " ORDER BY ts, id"
-    return (" WHERE " + " AND ".join(conds) if conds else "") + (order if page else ""), params
+    where = " WHERE " + " AND ".join(conds) if conds else ""
+    return source + where + (order if page else ""), params
+
+
+def _field_pair(key: str, value: str) -> int | None:
+    """The hash of a ``where`` pair in ``plexichat_fields``, or None when it cannot be used."""
+    key, value = _text(key, "field"), _text(value, key)
+    walk = "." in key and not key.startswith("performance_data.") and _walkable(key, value)
+    return field_hash(key, value) if walk else None
