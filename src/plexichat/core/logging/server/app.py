@@ -112,9 +112,7 @@ def create_app(config: LoggingConfig | ServerSettings | None = None, **overrides
         redoc_url=None,
     )
     setattr(app.state, STATE_KEY, state)
-    # the routes themselves rather than ``include_router``: FastAPI resolves an included
-    # router's routes on every request (see .router)
-    app.router.routes.extend(router.routes)
+    app.include_router(router)
 
     @app.get(PREFIX + "/openapi.json", include_in_schema=False)
     async def openapi_schema(_caller: Caller) -> JSONResponse:
