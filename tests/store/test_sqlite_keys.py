@@ -255,5 +255,26 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     store.close()
     check = sqlite3.connect(path)
     assert check.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
-    assert check.execute("SELECT count(DISTINCT tid) FROM records").fetchone()[0] == 52
+    with pytest.raises(sqlite3.IntegrityError, match=r"schema 2.*older plexichat-logging"):
+        check.execute(  # what a process of version 1, started before the upgrade, writes
+            "INSERT OR IGNORE INTO records (ts, levelno, level, category, logger, module, "
+            "message, stream, seq, attrs, raw) VALUES (1, 20, 'INFO', 's', 'a', 'm', 'x', "
+            "'old', 7, '', '{}')"
+        )
+    check.rollback()
+    assert check.execute("SELECT count(DISTINCT tid) FROM records").fetchone()[0] == 52  # not 53
     check.close()
+
+
+def test_times_past_the_keys_range_are_all_found_by_a_time_range(tmp_path: Path) -> None:
+    """Records after June 2255 share the last keys; a time range still finds every one
+    (the key bound is dropped there) and paging returns each once."""
+    store = SQLiteStore(f"sqlite:///{tmp_path / 's.db'}")
+    far = [rec(i, f"2300-01-01T00:00:{i % 60:02d}Z", stream="far") for i in range(1500)]
+    near = [rec(i, "2026-01-01T00:00:00Z", stream="near") for i in range(10)]
+    store.append(far + near)
+    ranged = LogQuery(start="2299-12-31T00:00:00Z", end="2301-01-01T00:00:00Z", limit=250)
+    assert store.count(ranged) == 1500
+    assert len({e["seq"] for e in every_page(store, ranged)}) == 1500
+    assert store.count(LogQuery(end="2027-01-01T00:00:00Z")) == 10
+    store.close()

@@ -45,6 +45,14 @@ DELETE_TRIGGER: Final = """CREATE TRIGGER IF NOT EXISTS records_ad AFTER DELETE 
     INSERT INTO records_fts (records_fts, rowid, message, logger, attrs)
     VALUES ('delete', old.tid, old.message, old.logger, old.attrs);
 END;"""
+_OLD_WRITERS = """CREATE TRIGGER IF NOT EXISTS records_v2_only BEFORE INSERT ON records
+WHEN NEW.id IS NULL OR NEW.sensitive IS NULL BEGIN
+    SELECT RAISE(ABORT, 'log store schema 2: an older plexichat-logging writes here; upgrade it');
+END;"""
+"""Refuses the insert of a writer of schema version 1 (a process started before the upgrade):
+its ``INSERT OR IGNORE`` would otherwise skip every row silently on the new NOT NULL
+columns while saving its file position, losing the records. The abort rolls its
+transaction back, positions included."""
 _INDEXES_SQL = ";\n".join(_INDEXES)
 SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT;
@@ -52,6 +60,7 @@ CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT;
 {_INDEXES_SQL};
 {FTS};
 {DELETE_TRIGGER}
+{_OLD_WRITERS}
 CREATE TABLE IF NOT EXISTS positions (key TEXT PRIMARY KEY, "offset" INTEGER NOT NULL) STRICT;
 INSERT INTO schema_version (version)
     SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM schema_version);
@@ -95,4 +104,5 @@ def upgrade_from_v1(conn: sqlite3.Connection) -> None:
     conn.execute(FTS)
     conn.execute("INSERT INTO records_fts (records_fts) VALUES ('rebuild')")
     conn.execute(DELETE_TRIGGER)
+    conn.execute(_OLD_WRITERS)
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))

@@ -26,7 +26,9 @@ SLACK: Final = 1_000_000
 """How far (microseconds) a key may run ahead of its record's time: a burst would need a
 billion records in one second to move a key further."""
 _MAX_TS: Final = (2**63 - 1) // SLOTS - 2 * SLACK
-"""The latest time with keys of its own (year 2262); later times share its keys."""
+"""The latest time with keys of its own (June 2255); later times share its keys (in the
+order they were stored). Earlier than 1970, times share the keys of 1970 likewise."""
+_NO_BOUND: Final = 2**63 - 1
 
 
 def base(ts: int) -> int:
@@ -40,8 +42,11 @@ def lower_bound(start_us: int) -> int:
 
 
 def upper_bound(end_us: int) -> int:
-    """The largest key a record at or before ``end_us`` can have."""
-    return base(min(max(end_us, 0), _MAX_TS) + SLACK) + SLOTS - 1
+    """The largest key a record at or before ``end_us`` can have (no bound near the end
+    of the keys' range, where later times share keys)."""
+    if end_us >= _MAX_TS - SLACK:
+        return _NO_BOUND
+    return base(max(end_us, 0) + SLACK) + SLOTS - 1
 
 
 def allocate(conn: sqlite3.Connection, timestamps: Sequence[int]) -> list[int]:

@@ -57,6 +57,7 @@ _BATCH = 1000
 _FEW = 5000  # a search matching fewer rows drives the query plan
 _BUSY_TIMEOUT_S = 10.0
 _RETRY_S = 0.002  # between two tries of a writer waiting for the write lock
+_UPGRADE_WAIT_S = 3600.0  # for the write lock, when opening a store another may be upgrading
 _CACHE_KIB = 32768  # page cache per connection, at most (SQLite's default 2 MiB makes the
 # indexer re-read index pages of a large store: ~8% slower at 200,000 records)
 _SEARCH_STEPS = 400_000  # work for the search-first plan (~5 ms) before the other plan
@@ -155,10 +156,11 @@ class SQLiteStore:
         return conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: the write lock is taken up front (see :func:`_begin`)."""
+    def _transaction(self, wait: float = _BUSY_TIMEOUT_S) -> Iterator[sqlite3.Connection]:
+        """A write transaction: the write lock is taken up front, waiting up to ``wait``
+        seconds for it (see :func:`_begin`)."""
         conn = self._conn()
-        _begin(conn)
+        _begin(conn, wait)
         try:
             yield conn
             conn.execute("COMMIT")
@@ -178,7 +180,8 @@ class SQLiteStore:
             if self._version(conn) is None:
                 conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
             elif self._version(conn) == 1:
-                with self._transaction():  # see _sqlite_schema
+                # another process may be upgrading it (~40 s per million records): wait
+                with self._transaction(wait=_UPGRADE_WAIT_S):  # see _sqlite_schema
                     if self._version(conn) == 1:  # not done meanwhile by another process
                         upgrade_from_v1(conn)
             version = self._version(conn)
@@ -492,8 +495,8 @@ def _remove_files(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
 
 
-def _begin(conn: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE``, tried again every :data:`_RETRY_S` for up to the busy timeout.
+def _begin(conn: sqlite3.Connection, wait: float) -> None:
+    """``BEGIN IMMEDIATE``, tried again every :data:`_RETRY_S` for up to ``wait`` seconds.
 
     SQLite's own busy handler sleeps longer and longer between tries (up to 100 ms), so a
     writer behind another could sleep through the pause that retention leaves between its
@@ -501,11 +504,11 @@ def _begin(conn: sqlite3.Connection) -> None:
     its release.
 
     Raises:
-        sqlite3.OperationalError: still locked after the busy timeout, or another error.
+        sqlite3.OperationalError: still locked after ``wait`` seconds, or another error.
     """
     conn.execute("PRAGMA busy_timeout = 0")
     try:
-        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        deadline = time.monotonic() + wait
         while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
