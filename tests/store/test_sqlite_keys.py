@@ -278,3 +278,25 @@ def test_times_past_the_keys_range_are_all_found_by_a_time_range(tmp_path: Path)
     assert len({e["seq"] for e in every_page(store, ranged)}) == 1500
     assert store.count(LogQuery(end="2027-01-01T00:00:00Z")) == 10
     store.close()
+
+
+def test_ids_are_dense_for_the_live_tail_and_never_given_twice(tmp_path: Path) -> None:
+    """Records already stored and repeats within a batch get no id (no gap for the live
+    tail to wait on); after the newest records are deleted, or the store cleared, new
+    records get ids above every id given before (the tail never misses them)."""
+    store = SQLiteStore(f"sqlite:///{tmp_path / 's.db'}")
+    first = [rec(i, f"2026-01-01T00:00:0{i}Z") for i in range(3)]
+    assert store.append(first) == 3
+    again = [first[1], rec(3, "2026-01-01T00:00:03Z"), rec(3, "2026-01-01T00:00:03Z")]
+    assert store.append(again) == 1
+    ids = [row_id for row_id, _ in store.tail(0, 100)]
+    assert ids == [1, 2, 3, 4]
+    conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    conn.execute("DELETE FROM records WHERE id >= 3")  # the newest two, as retention may
+    conn.close()
+    assert store.append([rec(9, "2026-01-01T00:00:09Z")]) == 1
+    assert [row_id for row_id, _ in store.tail(2, 100)] == [5]
+    store.clear()
+    assert store.append([rec(9, "2026-01-01T00:00:09Z")]) == 1
+    assert [row_id for row_id, _ in store.tail(5, 100)] == [6]
+    store.close()

@@ -53,6 +53,9 @@ END;"""
 its ``INSERT OR IGNORE`` would otherwise skip every row silently on the new NOT NULL
 columns while saving its file position, losing the records. The abort rolls its
 transaction back, positions included."""
+_COUNTERS = """CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY, value INTEGER NOT NULL -- last_id: the highest id ever given
+) STRICT"""
 _INDEXES_SQL = ";\n".join(_INDEXES)
 SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT;
@@ -62,6 +65,7 @@ CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT;
 {DELETE_TRIGGER}
 {_OLD_WRITERS}
 CREATE TABLE IF NOT EXISTS positions (key TEXT PRIMARY KEY, "offset" INTEGER NOT NULL) STRICT;
+{_COUNTERS};
 INSERT INTO schema_version (version)
     SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM schema_version);
 """
@@ -105,4 +109,5 @@ def upgrade_from_v1(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO records_fts (records_fts) VALUES ('rebuild')")
     conn.execute(DELETE_TRIGGER)
     conn.execute(_OLD_WRITERS)
+    conn.execute(_COUNTERS)
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))

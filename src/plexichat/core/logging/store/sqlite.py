@@ -78,6 +78,11 @@ _INDEX_NEW = (
     "INSERT INTO records_fts (rowid, message, logger, attrs) "
     "SELECT tid, message, logger, attrs FROM records WHERE id > ?"
 )
+_LAST_ID = "SELECT coalesce(max(value), 0) FROM counters WHERE name = 'last_id'"
+_SAVE_LAST_ID = (
+    "INSERT INTO counters (name, value) VALUES ('last_id', ?) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
 _UPSERT_POSITION = (
     'INSERT INTO positions (key, "offset") VALUES (?, ?) '
     'ON CONFLICT (key) DO UPDATE SET "offset" = excluded."offset"'
@@ -226,17 +231,24 @@ class SQLiteStore:
         Raises:
             ValueError: a position is not a byte offset (an int >= 0); nothing is saved.
         """
-        rows = [_row(r) for r in records]
         with self._transaction() as conn:
-            last = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
-            keys = allocate(conn, [r.ts for r in records])
+            # ids are given only to records not stored yet, from a mark that never goes
+            # back (deletes at the top, clear()): the live tail reads ids in order, with
+            # no gap to wait on and no id used twice
+            fresh = _unstored(conn, records)
+            last = max(
+                conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0],
+                conn.execute(_LAST_ID).fetchone()[0],
+            )
+            keys = allocate(conn, [r.ts for r in fresh])
             rows = [
-                (*row, key, last + n)
-                for n, (row, key) in enumerate(zip(rows, keys, strict=True), 1)
+                (*_row(rec), key, last + n)
+                for n, (rec, key) in enumerate(zip(fresh, keys, strict=True), 1)
             ]
             inserted = conn.executemany(_INSERT, rows).rowcount if rows else 0
             if inserted > 0:  # one statement per batch: 2.5x faster than a per-row trigger
                 conn.execute(_INDEX_NEW, (last,))
+                conn.execute(_SAVE_LAST_ID, (last + len(rows),))
             for key, offset in (positions or {}).items():
                 if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
                     raise ValueError(
@@ -524,6 +536,24 @@ def _begin(conn: sqlite3.Connection, wait: float) -> None:
 def _parse(raw: str) -> dict[str, Any]:
     value = orjson.loads(raw)
     return value if isinstance(value, dict) else {"message": str(value)}
+
+
+def _unstored(conn: sqlite3.Connection, records: Sequence[StoredRecord]) -> list[StoredRecord]:
+    """The records whose ``(stream, seq)`` is neither stored nor earlier in ``records``."""
+    seqs: dict[str, list[int]] = {}
+    for rec in records:
+        seqs.setdefault(rec.stream, []).append(rec.seq)
+    seen: set[tuple[str, int]] = set()
+    sql = "SELECT seq FROM records WHERE stream = ? AND seq BETWEEN ? AND ?"
+    for stream, numbers in seqs.items():
+        rows = conn.execute(sql, (stream, min(numbers), max(numbers)))
+        seen.update((stream, seq) for (seq,) in rows)
+    fresh: list[StoredRecord] = []
+    for rec in records:
+        if (rec.stream, rec.seq) not in seen:
+            seen.add((rec.stream, rec.seq))
+            fresh.append(rec)
+    return fresh
 
 
 def _row(rec: StoredRecord) -> tuple[object, ...]:
