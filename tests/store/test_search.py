@@ -114,3 +114,31 @@ def test_out_of_range_seq_and_level_are_bounded() -> None:
     )
     assert rec.seq == 7
     assert rec.levelno == 2**31 - 1
+
+
+def _format_1(ts: int, row_id: int, order: str) -> str:
+    """A cursor as versions before cursor kinds made them."""
+    import base64
+    import hashlib
+
+    import orjson
+
+    payload = orjson.dumps([ts, row_id, order])
+    sig = hashlib.sha256(b"plexichat-cursor" + payload).digest()[:6]
+    return base64.urlsafe_b64encode(payload + sig).decode().rstrip("=")
+
+
+def test_page_and_live_tail_cursors_are_not_interchangeable() -> None:
+    """A live-tail cursor is refused as a page cursor and the reverse (they count rows
+    differently); an old page cursor is refused (SQLite pages changed keys), an old
+    live-tail cursor still resumes (its meaning did not change)."""
+    tail = encode_cursor(5, 42, "asc", "tail")
+    page = encode_cursor(5, 42, "asc")
+    assert decode_cursor(tail, "asc", "tail") == (5, 42)
+    with pytest.raises(QuerySyntaxError, match="next_cursor of the previous page"):
+        decode_cursor(tail, "asc")
+    with pytest.raises(QuerySyntaxError, match="an entry's cursor"):
+        decode_cursor(page, "asc", "tail")
+    with pytest.raises(QuerySyntaxError, match="unknown cursor"):
+        decode_cursor(_format_1(5, 42, "desc"), "desc")
+    assert decode_cursor(_format_1(5, 42, "asc"), "asc", "tail") == (5, 42)

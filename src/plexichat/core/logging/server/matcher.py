@@ -340,7 +340,7 @@ def entry_text(row_id: int, stored: StoredRecord, doc: dict[str, Any]) -> str:
 
     The stored line is reused as it is (no re-serialization) when it can be extended.
     """
-    cursor = encode_cursor(stored.ts, row_id, "asc")
+    cursor = encode_cursor(stored.ts, row_id, "asc", "tail")
     raw = stored.raw.rstrip()
     if len(raw) > MAX_ENTRY_BYTES:
         cut = {

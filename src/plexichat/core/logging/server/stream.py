@@ -126,7 +126,7 @@ async def _serve(ws: WebSocket, state: ServerState, caller: Principal) -> None:
         after = ws.query_params.get("after")
         resume = None
         if after is not None:
-            ts, resume = decode_cursor(after, "asc")
+            ts, resume = decode_cursor(after, "asc", "tail")
             bad = check_resume_id(ts, resume)
             if bad is not None:
                 await _refuse(ws, 4400, bad, "after")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -132,36 +132,52 @@ def object_line(raw: bytes) -> bytes:
     return orjson.dumps({"message": str(value)})
 
 
-def encode_cursor(ts: int, row_id: int, order: str) -> str:
+CursorKind = Literal["page", "tail"]
+"""``page``: a position in a query's order (SQLite: its time-ordered key; PostgreSQL: the
+row id); ``tail``: a live-tail entry's position, in insertion order (the row id)."""
+_PAGE_FORMAT = 2  # a page cursor of format 1 (no kind) pointed at an SQLite row id
+
+
+def encode_cursor(ts: int, row_id: int, order: str, kind: CursorKind = "page") -> str:
     """An opaque cursor after the row ``(ts, row_id)``."""
-    payload = orjson.dumps([ts, row_id, order])
+    payload = orjson.dumps([ts, row_id, order, kind, _PAGE_FORMAT])
     sig = hashlib.sha256(b"plexichat-cursor" + payload).digest()[:6]
     return base64.urlsafe_b64encode(payload + sig).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: str) -> tuple[int, int]:
-    """The ``(ts, row_id)`` a cursor points after.
+def decode_cursor(cursor: str, order: str, kind: CursorKind = "page") -> tuple[int, int]:
+    """The ``(ts, row_id)`` a cursor of ``kind`` points after.
+
+    A live-tail cursor is not a page cursor (nor the reverse): the two count rows
+    differently. A live-tail cursor made before cursors had a kind is still accepted as
+    one (its meaning has not changed); such a page cursor is refused.
 
     Raises:
-        QuerySyntaxError: the cursor was not made by :func:`encode_cursor` for this order.
+        QuerySyntaxError: the cursor was not made by :func:`encode_cursor` for this order
+            and kind.
     """
     try:
         blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload, sig = blob[:-6], blob[-6:]
         if hashlib.sha256(b"plexichat-cursor" + payload).digest()[:6] != sig:
             raise ValueError("bad signature")
-        ts, row_id, cur_order = orjson.loads(payload)
+        fields = orjson.loads(payload)
+        if len(fields) == 3 and kind == "tail":  # format 1
+            fields = [*fields, "tail", _PAGE_FORMAT]
+        ts, row_id, cur_order, cur_kind, version = fields
         if (
             cur_order != order
+            or cur_kind != kind
+            or version != _PAGE_FORMAT
             or type(ts) is not int  # bool is an int subclass: refuse it too
             or type(row_id) is not int
             or not -_MAX_SEQ <= ts <= _MAX_SEQ  # what a database integer holds
             or not 0 <= row_id <= _MAX_SEQ
         ):
-            raise ValueError("wrong order or out of range")
+            raise ValueError("wrong order, kind or version, or out of range")
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        what = "the next_cursor of the previous page" if kind == "page" else "an entry's cursor"
         raise QuerySyntaxError(
-            f"unknown cursor {cursor[:40]!r}: pass the next_cursor of the previous page "
-            "unchanged, with the same order"
+            f"unknown cursor {cursor[:40]!r}: pass {what} unchanged, with the same order"
         ) from None
     return ts, row_id

@@ -284,8 +284,8 @@ class SQLiteStore:
     def query(self, query: LogQuery) -> Page:
         """One page of records matching ``query``, in its order (newest first by default).
 
-        Pages are keyset pages on ``(ts, id)``: records inserted between two calls never make
-        a stored record appear twice or be skipped.
+        Pages are keyset pages on the time-ordered key (``_sqlite_tid``): records inserted
+        between two calls never make a stored record appear twice or be skipped.
 
         Returns:
             The records (parsed original lines) and the cursor of the next page, None on the
