@@ -256,7 +256,7 @@ def test_sqlite_search_forgets_deleted_records(tmp_path: Path) -> None:
         assert store.count(LogQuery(search="needle")) == 150
         assert store.count(LogQuery(search="needle AND 7")) == 0  # seq 7 was 5 days old
     conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO records_fts (records_fts) VALUES ('integrity-check')")
+    conn.execute("INSERT INTO records_text (records_text) VALUES ('integrity-check')")
     conn.close()
 
 

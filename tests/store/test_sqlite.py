@@ -127,7 +127,7 @@ def test_fts_stays_in_sync_with_deletes(tmp_path: Path) -> None:
     conn.execute("DELETE FROM records WHERE seq = 1")
     conn.commit()
     assert (
-        conn.execute("INSERT INTO records_fts(records_fts) VALUES('integrity-check')") is not None
+        conn.execute("INSERT INTO records_text(records_text) VALUES('integrity-check')") is not None
     )
     conn.close()
     assert store.count(LogQuery(search="needle")) == 1

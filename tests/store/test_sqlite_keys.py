@@ -255,14 +255,20 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     store.close()
     check = sqlite3.connect(path)
     assert check.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
-    with pytest.raises(sqlite3.IntegrityError, match=r"schema 2.*older plexichat-logging"):
-        check.execute(  # what a process of version 1, started before the upgrade, writes
-            "INSERT OR IGNORE INTO records (ts, levelno, level, category, logger, module, "
-            "message, stream, seq, attrs, raw) VALUES (1, 20, 'INFO', 's', 'a', 'm', 'x', "
-            "'old', 7, '', '{}')"
-        )
-    check.rollback()
-    assert check.execute("SELECT count(DISTINCT tid) FROM records").fetchone()[0] == 52  # not 53
+    # a process of version 1 started before the upgrade: its write (records, then its
+    # position, in one transaction) and its search fail instead of going wrong
+    check.execute("BEGIN IMMEDIATE")
+    check.execute(
+        "INSERT OR IGNORE INTO records (ts, levelno, level, category, logger, module, "
+        "message, stream, seq, attrs, raw) VALUES (1, 20, 'INFO', 's', 'a', 'm', 'x', "
+        "'old', 7, '', '{}')"
+    )
+    with pytest.raises(sqlite3.OperationalError, match="no such table: positions"):
+        check.execute("INSERT INTO positions (key, \"offset\") VALUES ('seg', 999)")
+    check.execute("ROLLBACK")
+    with pytest.raises(sqlite3.OperationalError, match="no such table: records_fts"):
+        check.execute("SELECT rowid FROM records_fts WHERE records_fts MATCH 'database'")
+    assert check.execute("SELECT count(DISTINCT tid) FROM records").fetchone()[0] == 52
     check.close()
 
 

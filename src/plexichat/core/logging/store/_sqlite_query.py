@@ -48,7 +48,7 @@ def _select_by_search(
         return None
     where, params = _where(query, search=False)
     direction, op = ("DESC", "<") if query.order == "desc" else ("ASC", ">")
-    hits = "SELECT rowid AS hit FROM records_fts WHERE records_fts MATCH ?"
+    hits = "SELECT rowid AS hit FROM records_text WHERE records_text MATCH ?"
     hit_params: list[object] = [expr]
     if after is not None:
         hits += f" AND rowid {op} ?"
@@ -129,7 +129,7 @@ def _where(query: LogQuery, drive: str = "tid", *, search: bool = True) -> tuple
             params.extend((path, path, path, bindable(str(value), f"value of {key}")))
     expr, rest_tree = _match(query) if search else (None, None)
     if expr is not None:
-        clauses.append(f"{drive} IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
+        clauses.append(f"{drive} IN (SELECT rowid FROM records_text WHERE records_text MATCH ?)")
         params.append(expr)
     if rest_tree is not None:
         sql, search_params = _search_sql(rest_tree, drive)
@@ -229,7 +229,7 @@ def _search_sql(node: Node, drive: str) -> tuple[str, list[object]]:
     """SQL for a search tree: FTS5 MATCH where it can, SQL NOT/AND/OR around it otherwise."""
     expr = _fts(node)
     if expr is not None:
-        return f"{drive} IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)", [expr]
+        return f"{drive} IN (SELECT rowid FROM records_text WHERE records_text MATCH ?)", [expr]
     if isinstance(node, Not):
         inner, params = _search_sql(node.part, drive)
         return f"NOT ({inner})", params

@@ -6,6 +6,12 @@ match (whose rowid is a ``tid``) is one rowid lookup. ``id`` is the order of ins
 which the live tail follows. ``sensitive`` says, once at insert, whether a record is a
 security or audit record, so pages and the viewer's filter read one integer instead of
 comparing three text columns per row.
+
+The search index (``records_text``) and the indexer positions (``file_positions``) have
+other names than in version 1, so a process of the previous version still running after
+the upgrade fails loudly: its search finds no table (rather than misreading the new
+rowids), and its write transaction, which saves positions with the records, rolls back
+(rather than saving positions past records its ``INSERT OR IGNORE`` skipped).
 """
 
 from __future__ import annotations
@@ -37,22 +43,14 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS records_category_ts ON records (category, ts)",
     "CREATE INDEX IF NOT EXISTS records_logger ON records (logger)",
 )
-FTS: Final = """CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5 (
+FTS: Final = """CREATE VIRTUAL TABLE IF NOT EXISTS records_text USING fts5 (
     message, logger, attrs, content='records', content_rowid='tid', tokenize='unicode61',
     columnsize=0 -- no per-row sizes: they only serve ranking, which pages do not use
 )"""
 DELETE_TRIGGER: Final = """CREATE TRIGGER IF NOT EXISTS records_ad AFTER DELETE ON records BEGIN
-    INSERT INTO records_fts (records_fts, rowid, message, logger, attrs)
+    INSERT INTO records_text (records_text, rowid, message, logger, attrs)
     VALUES ('delete', old.tid, old.message, old.logger, old.attrs);
 END;"""
-_OLD_WRITERS = """CREATE TRIGGER IF NOT EXISTS records_v2_only BEFORE INSERT ON records
-WHEN NEW.id IS NULL OR NEW.sensitive IS NULL BEGIN
-    SELECT RAISE(ABORT, 'log store schema 2: an older plexichat-logging writes here; upgrade it');
-END;"""
-"""Refuses the insert of a writer of schema version 1 (a process started before the upgrade):
-its ``INSERT OR IGNORE`` would otherwise skip every row silently on the new NOT NULL
-columns while saving its file position, losing the records. The abort rolls its
-transaction back, positions included."""
 _COUNTERS = """CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY, value INTEGER NOT NULL -- last_id: the highest id ever given
 ) STRICT"""
@@ -63,8 +61,9 @@ CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT;
 {_INDEXES_SQL};
 {FTS};
 {DELETE_TRIGGER}
-{_OLD_WRITERS}
-CREATE TABLE IF NOT EXISTS positions (key TEXT PRIMARY KEY, "offset" INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS file_positions (
+    key TEXT PRIMARY KEY, "offset" INTEGER NOT NULL
+) STRICT;
 {_COUNTERS};
 INSERT INTO schema_version (version)
     SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM schema_version);
@@ -86,8 +85,9 @@ def upgrade_from_v1(conn: sqlite3.Connection) -> None:
     the records are copied in time order and keyed in turn (dense, ordered keys), then the
     indexes and the search index are built anew. Row ids and positions are kept."""
     conn.execute("DROP TRIGGER IF EXISTS records_ad")
-    conn.execute("DROP TABLE IF EXISTS records_fts")
+    conn.execute("DROP TABLE IF EXISTS records_fts")  # version 1's search index
     conn.execute("ALTER TABLE records RENAME TO records_v1")
+    conn.execute("ALTER TABLE positions RENAME TO file_positions")
     conn.execute(_RECORDS.replace("IF NOT EXISTS ", ""))
     previous, after = -1, (-(2**63), -1)
     read = (
@@ -106,8 +106,7 @@ def upgrade_from_v1(conn: sqlite3.Connection) -> None:
     for statement in _INDEXES:
         conn.execute(statement)
     conn.execute(FTS)
-    conn.execute("INSERT INTO records_fts (records_fts) VALUES ('rebuild')")
+    conn.execute("INSERT INTO records_text (records_text) VALUES ('rebuild')")
     conn.execute(DELETE_TRIGGER)
-    conn.execute(_OLD_WRITERS)
     conn.execute(_COUNTERS)
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))

@@ -75,7 +75,7 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INDEX_NEW = (
-    "INSERT INTO records_fts (rowid, message, logger, attrs) "
+    "INSERT INTO records_text (rowid, message, logger, attrs) "
     "SELECT tid, message, logger, attrs FROM records WHERE id > ?"
 )
 _LAST_ID = "SELECT coalesce(max(value), 0) FROM counters WHERE name = 'last_id'"
@@ -84,7 +84,7 @@ _SAVE_LAST_ID = (
     "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
 _UPSERT_POSITION = (
-    'INSERT INTO positions (key, "offset") VALUES (?, ?) '
+    'INSERT INTO file_positions (key, "offset") VALUES (?, ?) '
     'ON CONFLICT (key) DO UPDATE SET "offset" = excluded."offset"'
 )
 
@@ -259,15 +259,15 @@ class SQLiteStore:
 
     def positions(self) -> dict[str, int]:
         """The saved indexer positions (file key to byte offset)."""
-        return dict(self._conn().execute('SELECT key, "offset" FROM positions').fetchall())
+        return dict(self._conn().execute('SELECT key, "offset" FROM file_positions').fetchall())
 
     def clear(self) -> None:
         """Delete every record, the search index and every position (before a reindex)."""
         with self._transaction() as conn:
             conn.execute("DROP TRIGGER IF EXISTS records_ad")  # one 'delete-all', not N deletes
             conn.execute("DELETE FROM records")
-            conn.execute("INSERT INTO records_fts (records_fts) VALUES ('delete-all')")
-            conn.execute("DELETE FROM positions")
+            conn.execute("INSERT INTO records_text (records_text) VALUES ('delete-all')")
+            conn.execute("DELETE FROM file_positions")
             conn.execute(DELETE_TRIGGER)
 
     def apply_retention(
@@ -388,7 +388,7 @@ class SQLiteStore:
         expr, rest_tree = _match(query)
         if expr is None or rest_tree is not None:
             return False
-        sql = "SELECT count(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)"
+        sql = "SELECT count(*) FROM (SELECT 1 FROM records_text WHERE records_text MATCH ? LIMIT ?)"
         found = (conn or self._conn()).execute(sql, (expr, _FEW)).fetchone()[0]
         return bool(found < _FEW)
 
