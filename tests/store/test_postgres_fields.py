@@ -8,7 +8,6 @@ Needs ``PLEXICHAT_TEST_POSTGRES_URL`` (skipped without it, failed in CI), like
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Literal
@@ -21,9 +20,8 @@ from plexichat.core.logging.store._postgres_rows import field_hashes, scalar_tex
 from plexichat.core.logging.store.base import LogQuery, StoredRecord, record_from_line
 from plexichat.core.logging.store.postgres import SCHEMA_VERSION, PostgresStore
 from tests.store.test_postgres_specific import (  # the same server fixtures
-    _drop_schema,
     _server_url,
-    _with_schema,
+    own_schema,
     partitions,
     sql,
 )
@@ -32,10 +30,8 @@ from tests.store.test_postgres_specific import (  # the same server fixtures
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A URL on an empty schema of this test's own."""
-    server = _server_url()
-    schema = f"plexichat_test_{uuid.uuid4().hex[:12]}"
-    yield _with_schema(server, schema)
-    _drop_schema(server, schema)
+    with own_schema(_server_url()) as schema_url:
+        yield schema_url
 
 
 @pytest.fixture

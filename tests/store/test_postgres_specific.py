@@ -7,6 +7,7 @@ works in a schema of its own (dropped at the end), so it never touches other tab
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -61,20 +62,26 @@ def server() -> str:
     return _server_url()
 
 
-@pytest.fixture(scope="module")
-def url(server: str) -> Iterator[str]:
-    """A URL on a schema of this module's own, dropped afterwards."""
+@contextlib.contextmanager
+def own_schema(server: str) -> Iterator[str]:
+    """A URL on a new, empty schema (no store tables yet), dropped afterwards."""
     schema = f"plexichat_test_{uuid.uuid4().hex[:12]}"
     yield _with_schema(server, schema)
     _drop_schema(server, schema)
+
+
+@pytest.fixture(scope="module")
+def url(server: str) -> Iterator[str]:
+    """A URL on a schema of this module's own, dropped afterwards."""
+    with own_schema(server) as schema_url:
+        yield schema_url
 
 
 @pytest.fixture
 def fresh_url(server: str) -> Iterator[str]:
     """A URL on an empty schema of this test's own (no store tables yet)."""
-    schema = f"plexichat_test_{uuid.uuid4().hex[:12]}"
-    yield _with_schema(server, schema)
-    _drop_schema(server, schema)
+    with own_schema(server) as schema_url:
+        yield schema_url
 
 
 @pytest.fixture

@@ -33,14 +33,13 @@ import orjson
 from .._core.levels import level_name
 from ..store._sqlite_query import _ATTR_DEPTH, _is_words, _prune
 from ..store.base import (
-    SENSITIVE_CATEGORIES,
-    SENSITIVE_LEVELS,
     LogQuery,
     LogStore,
     StoredRecord,
     encode_cursor,
     is_sensitive,
     record_from_event,
+    sensitive_columns,
 )
 from ..store.search import And, Node, Not, Phrase, QuerySyntaxError, Term
 from ..store.sqlite import _values
@@ -287,11 +286,7 @@ def _loggers(names: tuple[str, ...]) -> Check:
 
 def _not_sensitive(view: RecordView) -> bool:
     s = view.stored
-    return (
-        s.category not in SENSITIVE_CATEGORIES
-        and s.level not in SENSITIVE_LEVELS
-        and s.event_type is None
-    )
+    return not sensitive_columns(s.category, s.level, s.event_type)
 
 
 def parse_filter(raw: dict[str, object], sees_sensitive: bool) -> tuple[Matcher, dict[str, Any]]:

@@ -20,7 +20,7 @@ import sqlite3
 from typing import Final
 
 from ._sqlite_tid import base
-from .base import SENSITIVE_CATEGORIES, SENSITIVE_LEVELS
+from .base import sensitive_columns
 
 __all__ = ["DELETE_TRIGGER", "FTS", "SCHEMA", "SCHEMA_VERSION", "upgrade_from_v1"]
 
@@ -98,8 +98,7 @@ def upgrade_from_v1(conn: sqlite3.Connection) -> None:
         copies = []
         for row in rows:
             previous = max(base(row[1]), previous + 1)
-            sensitive = row[4] in SENSITIVE_CATEGORIES or row[3] in SENSITIVE_LEVELS
-            copies.append((previous, *row, int(sensitive or row[10] is not None)))
+            copies.append((previous, *row, int(sensitive_columns(row[4], row[3], row[10]))))
         conn.executemany(_COPY, copies)
         after = (rows[-1][1], rows[-1][0])
     conn.execute("DROP TABLE records_v1")  # and its indexes, whose names are free again

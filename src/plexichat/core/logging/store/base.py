@@ -56,6 +56,7 @@ __all__ = [
     "record_from_event",
     "raw_page",
     "record_from_line",
+    "sensitive_columns",
     "to_micros",
 ]
 
@@ -98,7 +99,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def micros_to_iso(us: int) -> str:
     """Microseconds since the epoch as ISO-8601 UTC with ``Z`` (the inverse of to_micros)."""
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    moment = _EPOCH + timedelta(microseconds=us)
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -239,6 +240,12 @@ def record_from_line(raw: bytes, *, stream: str = "", seq: int = 0) -> StoredRec
         return record_from_event(event, raw=line, stream=stream, seq=seq, doc=event)
     except (ValueError, TypeError, OverflowError):
         return None
+
+
+def sensitive_columns(category: str, level: str, event_type: str | None) -> bool:
+    """:func:`is_sensitive` of a stored record, from its columns (``level`` upper case,
+    ``event_type`` taken from metadata or context, as :func:`record_from_event` stores them)."""
+    return category in SENSITIVE_CATEGORIES or level in SENSITIVE_LEVELS or event_type is not None
 
 
 def is_sensitive(record: Mapping[str, Any]) -> bool:

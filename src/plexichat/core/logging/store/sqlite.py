@@ -34,8 +34,6 @@ from ._sqlite_query import (
 from ._sqlite_schema import DELETE_TRIGGER, SCHEMA, SCHEMA_VERSION, upgrade_from_v1
 from ._sqlite_tid import allocate
 from .base import (
-    SENSITIVE_CATEGORIES,
-    SENSITIVE_LEVELS,
     LogQuery,
     Page,
     RawPage,
@@ -46,6 +44,7 @@ from .base import (
     encode_cursor,
     micros_to_iso,
     raw_page,
+    sensitive_columns,
 )
 
 if TYPE_CHECKING:
@@ -382,14 +381,14 @@ class SQLiteStore:
         sql, params = _select(query, columns, after, query.limit + 1, drive)
         return conn.execute(sql, [*column_params, *params]).fetchall()
 
-    def _few_matches(self, query: LogQuery, conn: sqlite3.Connection | None = None) -> bool:
+    def _few_matches(self, query: LogQuery, conn: sqlite3.Connection) -> bool:
         """Whether the search alone matches few records, so it should drive the query
         (look those rows up and sort them) rather than filter a walk down the time index."""
         expr, rest_tree = _match(query)
         if expr is None or rest_tree is not None:
             return False
         sql = "SELECT count(*) FROM (SELECT 1 FROM records_text WHERE records_text MATCH ? LIMIT ?)"
-        found = (conn or self._conn()).execute(sql, (expr, _FEW)).fetchone()[0]
+        found = conn.execute(sql, (expr, _FEW)).fetchone()[0]
         return bool(found < _FEW)
 
     def iter_records(self, query: LogQuery) -> Iterator[StoredRecord]:
@@ -580,11 +579,7 @@ def _row(rec: StoredRecord) -> tuple[object, ...]:
 
 def _sensitive(rec: StoredRecord) -> int:
     """1 for a security or audit record (as :func:`.base.is_sensitive` says of its line)."""
-    return int(
-        rec.category in SENSITIVE_CATEGORIES
-        or rec.level in SENSITIVE_LEVELS
-        or rec.event_type is not None
-    )
+    return int(sensitive_columns(rec.category, rec.level, rec.event_type))
 
 
 def _values(value: object, out: list[str], depth: int) -> None:
