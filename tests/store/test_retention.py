@@ -260,6 +260,37 @@ def test_sqlite_search_forgets_deleted_records(tmp_path: Path) -> None:
     conn.close()
 
 
+def _search_segments(path: Path) -> int:
+    """How many segments the store's FTS5 index has (leaf rowids are ``segid << 37 | ...``)."""
+    conn = sqlite3.connect(path)
+    try:
+        sql = "SELECT count(DISTINCT id >> 37) FROM records_text_data WHERE id >> 37 > 0"
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_sqlite_retention_writes_one_search_segment_per_transaction(tmp_path: Path) -> None:
+    """A delete transaction adds one FTS5 segment, however many rows it deletes and in
+    whatever order they were stored: a segment per row (one statement each, or keys out of
+    order) made FTS5 merge inside the transactions and hold writers up for 150+ ms."""
+    path = tmp_path / "store.db"
+    with SQLiteStore(f"sqlite:///{path}") as store:
+        for stream in ("a", "b"):  # same times: ids a1..a40 b41..b80, keys a, b, a, b, ...
+            store.append([rec(5 + i / DAY, i, "DEBUG", stream=stream) for i in range(40)])
+        store.append([rec(1, 100, "INFO")])
+        conn = sqlite3.connect(path)
+        conn.execute("INSERT INTO records_text (records_text, rank) VALUES ('automerge', 0)")
+        conn.execute("INSERT INTO records_text (records_text, rank) VALUES ('crisismerge', 64)")
+        conn.commit()
+        conn.close()
+        before = _search_segments(path)
+        assert store.apply_retention(policy(), now=NOW)["DEBUG"] == 80  # one transaction
+        assert _search_segments(path) == before + 1
+        assert store.count(LogQuery(search="message")) == 1
+        assert seqs(store) == [100]
+
+
 # -- PostgreSQL -------------------------------------------------------------------------------
 
 
