@@ -1,6 +1,7 @@
 """The PostgreSQL store's field index (``plexichat_fields``): a ``where`` filter walked
 through it returns exactly what reading every row returns, for hostile and edge inputs; a
-version-1 store is upgraded on open; retention drops the index's partitions too.
+version-1 store is upgraded on open; retention drops the index's partitions too, and a
+record deleted row by row takes its index rows with it.
 
 Needs ``PLEXICHAT_TEST_POSTGRES_URL`` (skipped without it, failed in CI), like
 ``test_postgres_specific``; each test works in a schema of its own.
@@ -16,9 +17,10 @@ import orjson
 import pytest
 
 from plexichat.core.logging.store import _postgres_query
-from plexichat.core.logging.store._postgres_rows import field_hashes, scalar_text
+from plexichat.core.logging.store._postgres_rows import field_hashes, scalar_text, stored_hashes
 from plexichat.core.logging.store.base import LogQuery, StoredRecord, record_from_line
 from plexichat.core.logging.store.postgres import SCHEMA_VERSION, PostgresStore
+from plexichat.core.logging.store.retention import RetentionRules
 from tests.store.test_postgres_specific import (  # the same server fixtures
     _server_url,
     own_schema,
@@ -237,3 +239,78 @@ def test_retention_drops_the_field_partitions_too(pg: PostgresStore, pg_url: str
     assert pg.count(LogQuery(where=(("context.user_id", "u7"),))) == 2
     pg.clear()
     assert sql(pg_url, "SELECT count(*) FROM plexichat_fields") == [(0,)]
+
+
+ORPHANS = """SELECT count(*) FROM plexichat_fields f
+    WHERE NOT EXISTS (SELECT 1 FROM plexichat_records r WHERE r.ts = f.ts AND r.id = f.id)"""
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        RetentionRules.from_mapping({"ERROR": "1 day"}),  # kept forever otherwise: no drop
+        RetentionRules.from_mapping({}, max_total_bytes="1 KB"),  # the oldest go first
+    ],
+    ids=["level rule", "size limit"],
+)
+def test_row_retention_deletes_the_field_rows_too(
+    pg: PostgresStore, pg_url: str, rules: RetentionRules
+) -> None:
+    """Records deleted row by row (inside a month that stays) take their field rows with
+    them, in the same transaction: none is left behind, the survivors keep theirs, and the
+    filters answer as reading every row does."""
+    pg.append(_records())
+    before = sql(pg_url, "SELECT count(*) FROM plexichat_fields")[0][0]
+    deleted = sum(pg.apply_retention(rules).values())
+    assert 0 < deleted < len(_records())
+    assert sql(pg_url, ORPHANS) == [(0,)]
+    kept = sql(pg_url, "SELECT count(*) FROM plexichat_fields")[0][0]
+    assert 0 < kept < before
+    rows = sql(pg_url, "SELECT ts, id, fields FROM plexichat_records")
+    assert kept == sum(len(stored_hashes(fields)) for _, _, fields in rows)
+    walked = [pg.count(LogQuery(where=(pair,))) for pair in WHERE_PAIRS]
+    assert walked == [
+        sum(1 for _ in pg.iter_records(LogQuery(where=(pair,)))) for pair in WHERE_PAIRS
+    ]
+
+
+def test_row_retention_leaves_no_field_rows_in_the_default_partition(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """Records of the default partition (before 2000) deleted row by row lose their field
+    rows as well."""
+    old = [replace(r, ts=r.ts - 30 * 365 * 86_400_000_000) for r in _records(1)]
+    pg.append(old)
+    assert sql(pg_url, "SELECT count(*) FROM plexichat_fields_default")[0][0] > 0
+    pg.apply_retention(RetentionRules.from_mapping({"INFO": "1 day", "ERROR": "1 day"}))
+    assert sql(pg_url, "SELECT count(*) FROM plexichat_records") == [(0,)]
+    assert sql(pg_url, "SELECT count(*) FROM plexichat_fields") == [(0,)]
+
+
+def test_walks_are_planned_once_and_other_pages_for_their_values(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page walked through the field index runs on a generic plan (prepared after a few
+    runs, JIT off), giving what a plan for its values gives; the same connection then plans
+    a search page for its values again."""
+    pg.append(_records())
+    walk = LogQuery(where=(("context.user_id", "u7"),), limit=2)
+    searched = LogQuery(where=(("context.user_id", "u7"),), search="message", limit=2)
+    assert _postgres_query.generic_plan(walk, _postgres_query.filters(walk, page=True)[0])
+    assert not _postgres_query.generic_plan(
+        searched, _postgres_query.filters(searched, page=True)[0]
+    )
+    walked = [_answers(pg, walk) for _ in range(8)]  # prepared from the sixth run
+    with pg._connection(generic_plans=True) as conn:
+        assert conn.execute("SELECT current_setting('plan_cache_mode')").fetchone() == (
+            "force_generic_plan",
+        )
+        assert conn.execute("SELECT current_setting('jit')").fetchone() == ("off",)
+    with pg._connection() as conn:
+        assert conn.execute("SELECT current_setting('plan_cache_mode')").fetchone() == (
+            "force_custom_plan",
+        )
+    with_search = _answers(pg, searched)
+    monkeypatch.setattr(_postgres_query, "_field_pair", lambda key, value: None)
+    assert walked == [_answers(pg, walk)] * 8
+    assert with_search == _answers(pg, searched)

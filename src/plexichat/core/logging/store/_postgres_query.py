@@ -10,6 +10,8 @@ import unicodedata
 import zlib
 from typing import Any
 
+import orjson
+
 from .base import SENSITIVE_CATEGORIES, SENSITIVE_LEVELS, LogQuery, bindable, decode_cursor
 from .search import And, Node, Not, Or, QuerySyntaxError
 
@@ -32,8 +34,20 @@ apart by ``OFFSET 0``: always a nested loop driven by the hashes). The pairs are
 inside ``coalesce(.., false)``, which the planner guesses keeps half the rows (a bare ``=``
 it guesses keeps 0.5%, then prefers to fetch every match and sort: 40 ms, not 0.4, for a
 value with 6,000 records)."""
+_WALK_HEAD = _WALK[:20]
 _WHERE = """(CASE jsonb_typeof(fields #> %s::text[]) WHEN 'string' THEN fields #>> %s::text[]
     ELSE (fields #> %s::text[])::text END) = %s"""  # "123" matches 123 and "123"
+_CONTAINS = "fields @> %s::jsonb"
+"""The usual match of a walked pair, tried first: the value as a string at one of its paths
+(one jsonb operation instead of three; it implies :data:`_WHERE`, which decides the rest)."""
+
+
+def generic_plan(query: LogQuery, where: str) -> bool:
+    """Whether the statement of ``query`` (a page or a count of ``where``, from
+    :func:`filters`) may be planned once for all values: a walk through the field index (its
+    plan is the walk whatever the values) without a search (a tsquery made of a parameter
+    would be made again for each record walked, where a plan for the value makes it once)."""
+    return where.startswith(_WALK_HEAD) and query.search_tree is None
 
 
 def field_hash(path: str, text: str) -> int:
@@ -147,9 +161,17 @@ def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
     for key, value in query.where:  # "context.a.b": the key "a.b" or the nested a -> b
         head, _, rest = _text(key, "field").partition(".")
         paths = sorted({(head, rest), (head, *rest.split("."))})
-        recheck = "(" + " OR ".join([_WHERE] * len(paths)) + ")"
-        add(recheck if source == "plexichat_records" else f"coalesce({recheck}, false)")
-        params.extend(x for path in paths for x in (list(path),) * 3 + (_text(value, key),))
+        text = _text(value, key)
+        if source == "plexichat_records":
+            add("(" + " OR ".join([_WHERE] * len(paths)) + ")")
+        else:  # walked: most rows match, so the cheaper check first
+            add(
+                "coalesce("
+                + " OR ".join([_CONTAINS] * len(paths) + [_WHERE] * len(paths))
+                + ", false)"
+            )
+            params.extend(_nested(path, text) for path in paths)
+        params.extend(x for path in paths for x in (_text_array(path),) * 3 + (text,))
     if query.min_severity_rank is not None:
         add("security_severity >= %s", query.min_severity_rank)
     if query.exclude_security:
@@ -164,6 +186,21 @@ def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
     order = " ORDER BY ts DESC, id DESC" if query.order == "desc" else " ORDER BY ts, id"
     where = " WHERE " + " AND ".join(conds) if conds else ""
     return source + where + (order if page else ""), params
+
+
+def _text_array(items: tuple[str, ...]) -> str:
+    """A ``text[]`` literal of ``items``, bound as one string (cheaper to send than a list):
+    each item quoted, its quotes and backslashes escaped."""
+    quoted = (item.replace("\\", "\\\\").replace('"', '\\"') for item in items)
+    return "{" + ",".join(f'"{item}"' for item in quoted) + "}"
+
+
+def _nested(path: tuple[str, ...], text: str) -> str:
+    """The JSON of ``text`` at ``path`` (``{"context": {"user_id": "u7"}}``)."""
+    doc: Any = text
+    for step in reversed(path):
+        doc = {step: doc}
+    return orjson.dumps(doc).decode()
 
 
 def _field_pair(key: str, value: str) -> int | None:
