@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import random
 import string
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -226,3 +229,55 @@ def test_lines_postgres_text_cannot_hold_are_stored_mended(pg: tuple[PostgresSto
     assert store.append([bad, _record(1, "fine")]) == 2
     stored = {r.stream: r.raw for r in store.iter_records(LogQuery())}
     assert stored["s2"] == '{"message":"bad \ufffd byte"}'.encode()
+
+
+def test_copy_chosen_as_deadlock_victim_takes_the_staged_way(pg: tuple[PostgresStore, str]) -> None:
+    """A COPY over two partitions takes its keys' locks partition by partition, so it can
+    deadlock with another writer inserting the same keys in key order: when the server
+    aborts the COPY, the batch takes the staged way and the append still succeeds."""
+    _, url = pg
+    jan, feb = "2024-01-31T23:59:59Z", "2024-02-01T00:00:01Z"
+
+    def at(stream: str, seq: int, when: str) -> StoredRecord:
+        line = orjson.dumps({"timestamp": when, "level": "INFO", "message": f"{stream} {seq}"})
+        record = record_from_line(line, stream=stream, seq=seq)
+        assert record is not None
+        return record
+
+    s1_jan, s1_feb, s2_jan = at("s1", 1, jan), at("s1", 2, feb), at("s2", 1, jan)
+    checks = url.replace("options=", "options=-cdeadlock_timeout%3D2000%20", 1)  # see below
+    insert = """INSERT INTO plexichat_records (ts, levelno, level, category, logger, module,
+        message, stream, seq, raw, tsv) VALUES (%s, 20, 'INFO', 'x', 'app', 'm', 'm', %s, %s,
+        '{}', '') ON CONFLICT DO NOTHING"""
+    with PostgresStore(checks) as store, psycopg.connect(url) as other:
+        store.append([at("warm", 1, jan), at("warm", 2, feb)])  # both months' partitions
+        other.execute("SET deadlock_timeout = '10s'")
+        other.execute(insert, [s1_feb.ts, "s1", 2])  # holds s1/2 until it commits
+        outcome: list[object] = []
+        writer = threading.Thread(
+            target=lambda: outcome.append(_attempt(store, [s1_jan, s1_feb, s2_jan]))
+        )
+        writer.start()
+        time.sleep(1.0)  # the COPY holds s1/1 and s2/1 and waits for s1/2
+        # waits for the COPY's s2/1: a deadlock, which the COPY's check finds (2 s after it
+        # began to wait, the other's only after 10 s)
+        other.execute(insert, [s2_jan.ts, "s2", 1])
+        other.commit()
+        writer.join(30)
+    assert outcome == [1]  # s1/1; s1/2 and s2/1 were the other writer's
+    assert store_keys(url) == [("s1", 1), ("s1", 2), ("s2", 1), ("warm", 1), ("warm", 2)]
+    assert sql(url, ORPHANS) == [(0,)]
+
+
+def _attempt(store: PostgresStore, records: list[StoredRecord]) -> object:
+    try:
+        return store.append(records, {"seg": 1})
+    except psycopg.Error as exc:
+        return exc
+
+
+def store_keys(url: str) -> list[tuple[str, int]]:
+    """Every stored ``(stream, seq)``, sorted."""
+    return [
+        (r[0], r[1]) for r in sql(url, "SELECT stream, seq FROM plexichat_records ORDER BY 1, 2")
+    ]

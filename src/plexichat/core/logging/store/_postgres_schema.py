@@ -77,8 +77,8 @@ INSERT = f"""WITH ins AS (INSERT INTO plexichat_records ({COLS}, tsv)
 SELECT count(*) FROM ins"""
 """Stages hold one row per key (``append`` drops repeats), so a record joins one row. Rows go
 in the order a COPY sends them (``_postgres_write.write_order``; streams by code point:
-``COLLATE "C"``), so a COPY and a staged insert of overlapping batches take their keys'
-locks in the same order."""
+``COLLATE "C"``): the same keys' locks in the same order, except that a COPY takes them
+partition by partition (a deadlock it may then meet is handled in ``_postgres_write``)."""
 ID_INDEX = "CREATE INDEX plexichat_records_id ON plexichat_records (id)"  # for tail()
 SIZE = """SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint FROM
     (SELECT relid FROM pg_partition_tree('plexichat_records'::regclass) UNION ALL

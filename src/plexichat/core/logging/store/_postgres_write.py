@@ -11,8 +11,10 @@ with the vectors it made for them.
 
 **Order.** Rows go in the order of :func:`write_order`: records whose tsvector is made here
 first, then the others, each group by ``(stream, seq, ts)`` (``stream`` by code point). The
-staged insert uses the same order, so two writers of overlapping batches always take their
-keys' locks in one order and cannot deadlock, whichever way each takes.
+staged insert uses the same order. A COPY into several partitions still takes its keys'
+locks partition by partition, so two writers of overlapping batches can deadlock: a COPY
+the server picks as the victim rolls back to its savepoint like a unique violation (below),
+and a staged insert picked as the victim is tried again (``PostgresStore.append``).
 
 **Records stored already.** COPY has no ``ON CONFLICT``: a key stored already (another
 indexer, a reindex over stored records) fails the COPY with a unique violation, which rolls
@@ -104,7 +106,7 @@ def copy_batch(
                 hashes.sort()  # by hash (as bytes): a value's rows of the batch share pages
                 with cur.copy(schema.COPY_FIELDS_BINARY) as copy:
                     copy.write(b"".join([_BINARY_HEAD, *hashes, _BINARY_TAIL]))
-    except errors.UniqueViolation:
+    except (errors.UniqueViolation, errors.DeadlockDetected):
         rest = [stage_row(rec) for rec in records[len(rows) + len(held) :]]
         return None, sorted(rows + held + rest, key=write_order)
     return len(records), rows + held

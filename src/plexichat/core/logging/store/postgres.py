@@ -68,6 +68,7 @@ _PW_PARAM = re.compile(r"(password\s*=\s*)('[^']*'|[^\s&]*)", re.IGNORECASE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST_US = 946_684_800_000_000  # 2000-01-01: earlier times go to the default partition
 _DAY_US = 86_400_000_000
+_DEADLOCK_TRIES = 3  # a staged insert the server aborted to end a deadlock is tried again
 _PARTITIONS = """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = 'plexichat_records'::regclass"""
 _MOVE = """WITH m AS (DELETE FROM {} WHERE ts >= %s AND ts < %s
@@ -346,9 +347,8 @@ class PostgresStore:
         """Insert records (one already stored, by stream and seq, is skipped) and save the
         indexer's positions, in one transaction. Returns rows inserted.
 
-        A batch is COPied straight into the tables, in an order that keeps concurrent
-        overlapping batches from deadlocking (of records repeated in the batch, the first is
-        kept). When a record is stored already, that is undone and the batch takes the
+        A batch is COPied straight into the tables (of records repeated in the batch, the
+        first is kept). When a record is stored already, that is undone and the batch takes the
         staged way (``ON CONFLICT DO NOTHING``), as do the batches after it until one
         inserts every row (see ``_postgres_write``).
 
@@ -363,6 +363,17 @@ class PostgresStore:
         low, high = _FIRST_US, to_micros(datetime.now(UTC) + timedelta(days=366))
         days = {rec.ts // _DAY_US for rec in batch if low <= rec.ts < high}
         months = {(d.year, d.month) for d in (_EPOCH + timedelta(days=day) for day in days)}
+        for tries_left in range(_DEADLOCK_TRIES - 1, -1, -1):
+            try:
+                return self._append_once(batch, keys, months)
+            except psycopg.errors.DeadlockDetected:  # the staged insert of two writers
+                if not tries_left:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _append_once(
+        self, batch: list[StoredRecord], keys: list[tuple[str, int]], months: set[tuple[int, int]]
+    ) -> int:
         inserted = 0
         with self._connection(generic_plans=None) as conn:  # the indexer's: no switch
             self._ensure_partitions(conn, months)
