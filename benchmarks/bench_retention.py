@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"retention: deleted {deleted} in {ret_secs:.1f} s", flush=True)
         store.close()
     total = time.perf_counter() - began
-    rows = [("writer alone", summary(base)), ("writer during retention", summary(ret))]
     during = summary(ret)
+    rows = [("writer alone", summary(base)), ("writer during retention", during)]
     head = "| phase | appends | append p50 / p99 / max | lock wait p99 / max |"
     table = [head, "| --- | --- | --- | --- |"]
     for label, s in rows:

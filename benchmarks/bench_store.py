@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,19 +179,8 @@ def generate(n: int, logdir: Path, flat: Path, seed: int = 5) -> list[FloorRow]:
 
 def sqlite_floor(path: Path, rows: list[FloorRow]) -> float:
     """Seconds to ``executemany`` the rows in batches of ``BATCH``, a transaction each."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"CREATE TABLE r (id INTEGER PRIMARY KEY, {FLOOR_COLS.format('integer')})")
-    insert = FLOOR_INSERT.format("?")
-    t0 = time.perf_counter()
-    for i in range(0, len(rows), BATCH):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(insert, rows[i : i + BATCH])
-        conn.execute("COMMIT")
-    elapsed = time.perf_counter() - t0
-    conn.close()
-    return elapsed
+    table = f"CREATE TABLE r (id INTEGER PRIMARY KEY, {FLOOR_COLS.format('integer')})"
+    return timed_batches(path, table, FLOOR_INSERT.format("?"), rows)
 
 
 def search_index_alone(store: SQLiteStore, path: Path) -> float:
@@ -200,12 +189,18 @@ def search_index_alone(store: SQLiteStore, path: Path) -> float:
     table of the store's definition, in the indexer's batches. The least any indexer that
     searches what this one searches must spend, besides writing the rows themselves."""
     text = store._conn().execute("SELECT tid, message, logger, attrs FROM records ORDER BY id")
-    rows = text.fetchall()
+    table = FTS.replace("content='records', content_rowid='tid', ", "content='', ")
+    insert = "INSERT INTO records_text (rowid, message, logger, attrs) VALUES (?, ?, ?, ?)"
+    return timed_batches(path, table, insert, text.fetchall())
+
+
+def timed_batches(path: Path, table: str, insert: str, rows: Sequence[Sequence[Any]]) -> float:
+    """Seconds to ``executemany`` ``insert`` of ``rows`` into a new WAL database at ``path``
+    holding ``table``, in batches of ``BATCH``, a transaction each (``table`` untimed)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(FTS.replace("content='records', content_rowid='tid', ", "content='', "))
-    insert = "INSERT INTO records_text (rowid, message, logger, attrs) VALUES (?, ?, ?, ?)"
+    conn.execute(table)
     t0 = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         conn.execute("BEGIN IMMEDIATE")

@@ -118,16 +118,9 @@ def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
     if (pair := next((h for h in walk if h is not None), None)) is not None:
         inner = ["h = %s"]
         params.append(pair)
-        if query.start_us is not None:
-            inner.append("ts >= %s")
-            params.append(query.start_us)
-        if query.end_us is not None:
-            inner.append("ts <= %s")
-            params.append(query.end_us)
-        if page and query.cursor is not None:
-            ts, row_id = decode_cursor(query.cursor, query.order)
-            inner.append(f"(ts, id) {'<' if query.order == 'desc' else '>'} (%s, %s)")
-            params.extend((ts, row_id))
+        for cond, keys in _bounds(query, page):
+            inner.append(cond)
+            params.extend(keys)
         source = _WALK.format(" AND ".join(inner))
 
     def add(cond: str, *values: Any) -> None:
@@ -147,10 +140,6 @@ def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
         likes = [re.sub(r"([\\%_])", r"\\\1", name) + ".%" for name in parents]
         exact = [name.removesuffix(".*") for name in names]
         add("(logger = ANY(%s::text[]) OR logger LIKE ANY(%s::text[]))", exact, likes)
-    if query.start_us is not None:
-        add("ts >= %s", query.start_us)
-    if query.end_us is not None:
-        add("ts <= %s", query.end_us)
     if query.search_tree is not None:
         tsquery = _tsquery(query.search_tree, params)
         if tsquery is None:
@@ -180,12 +169,25 @@ def filters(query: LogQuery, *, page: bool) -> tuple[str, list[Any]]:
             list(SENSITIVE_CATEGORIES),
             list(SENSITIVE_LEVELS),
         )
-    if page and query.cursor is not None:
-        ts, row_id = decode_cursor(query.cursor, query.order)
-        add(f"(ts, id) {'<' if query.order == 'desc' else '>'} (%s, %s)", ts, row_id)
+    for cond, keys in _bounds(query, page):
+        add(cond, *keys)
     order = " ORDER BY ts DESC, id DESC" if query.order == "desc" else " ORDER BY ts, id"
     where = " WHERE " + " AND ".join(conds) if conds else ""
     return source + where + (order if page else ""), params
+
+
+def _bounds(query: LogQuery, page: bool) -> list[tuple[str, tuple[int, ...]]]:
+    """The conditions on ``(ts, id)`` and their values: the time range and, for a page, the
+    cursor (for the records, and for a walk's field rows, which carry the same keys)."""
+    bounds: list[tuple[str, tuple[int, ...]]] = []
+    if query.start_us is not None:
+        bounds.append(("ts >= %s", (query.start_us,)))
+    if query.end_us is not None:
+        bounds.append(("ts <= %s", (query.end_us,)))
+    if page and query.cursor is not None:
+        after = decode_cursor(query.cursor, query.order)
+        bounds.append((f"(ts, id) {'<' if query.order == 'desc' else '>'} (%s, %s)", after))
+    return bounds
 
 
 def _text_array(items: tuple[str, ...]) -> str:

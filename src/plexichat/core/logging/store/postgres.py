@@ -24,7 +24,6 @@ import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import product
 from typing import TYPE_CHECKING, Any
@@ -333,8 +332,8 @@ class PostgresStore:
         longest rule's cut-off, delete the rest in batches. Returns deletions per rule."""
         from .retention import postgres_ops, run_retention
 
-        ops = postgres_ops(self._connection, self.drop_partitions_before)
-        return run_retention(replace(ops, delete=self._delete), rules, now=now, dry_run=dry_run)
+        ops = postgres_ops(self._connection, self.drop_partitions_before, self._delete)
+        return run_retention(ops, rules, now=now, dry_run=dry_run)
 
     def _delete(self, keys: Sequence[tuple[int, int]]) -> int:
         """Row-by-row retention: records and their field rows, in one transaction."""
@@ -363,13 +362,10 @@ class PostgresStore:
         low, high = _FIRST_US, to_micros(datetime.now(UTC) + timedelta(days=366))
         days = {rec.ts // _DAY_US for rec in batch if low <= rec.ts < high}
         months = {(d.year, d.month) for d in (_EPOCH + timedelta(days=day) for day in days)}
-        for tries_left in range(_DEADLOCK_TRIES - 1, -1, -1):
-            try:
+        for _ in range(_DEADLOCK_TRIES - 1):
+            with suppress(psycopg.errors.DeadlockDetected):  # the staged insert of two writers
                 return self._append_once(batch, keys, months)
-            except psycopg.errors.DeadlockDetected:  # the staged insert of two writers
-                if not tries_left:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._append_once(batch, keys, months)
 
     def _append_once(
         self, batch: list[StoredRecord], keys: list[tuple[str, int]], months: set[tuple[int, int]]

@@ -224,24 +224,18 @@ def sqlite_ops(
     return StoreOps("?", "records", "length(CAST(raw AS BLOB))", fetch, delete, pace=True)
 
 
-_PG_DELETE = """DELETE FROM plexichat_records WHERE (ts, id) IN
-    (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))"""
-
-
 def postgres_ops(
-    connection: Callable[[], AbstractContextManager[Any]], drop_before: Callable[[int], int]
+    connection: Callable[[], AbstractContextManager[Any]],
+    drop_before: Callable[[int], int],
+    delete: Callable[[Sequence[tuple[int, int]]], int],
 ) -> StoreOps:
     """The PostgreSQL store's operations: autocommit statements on pooled connections,
-    deletes of 5000 rows, whole partitions dropped by ``drop_before``."""
+    deletes of 5000 rows by ``delete`` (the store's: records and their field rows), whole
+    partitions dropped by ``drop_before``."""
 
     def fetch(stmt: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         with connection() as conn:
             return list(conn.execute(stmt, list(params)).fetchall())
-
-    def delete(keys: Sequence[tuple[int, int]]) -> int:
-        columns = [[ts for ts, _ in keys], [row_id for _, row_id in keys]]
-        with connection() as conn:
-            return int(conn.execute(_PG_DELETE, columns).rowcount)
 
     return StoreOps(
         "%s", "plexichat_records", "octet_length(raw)", fetch, delete,
