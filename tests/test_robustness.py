@@ -363,6 +363,39 @@ def test_locked_segment_of_a_dead_pid_is_kept(tmp_path: Path) -> None:
     assert apply_retention(tmp_path, RetentionPolicy(max_age=60.0)) == [writer.path]
 
 
+def test_a_segment_created_but_not_yet_locked_is_not_compressed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's upkeep that looks between a writer's create and its lock finds an
+    empty segment of a live stream: it leaves it alone (compressing it left an empty
+    ``.gz`` that verification reports as a cut-off segment, seen with four processes)."""
+    import orjson
+
+    from plexichat.core.logging._core.errors import SegmentBusyError
+    from plexichat.core.logging.sinks import segments
+
+    real_lock = segments.lock_segment
+    refused: list[str] = []
+
+    def upkeep_first(fd: int) -> bool:
+        (created,) = tmp_path.glob("*.jsonl")
+        assert created.stat().st_size == 0
+        with pytest.raises(SegmentBusyError):
+            compress_segment(created, "gzip")
+        assert apply_retention(tmp_path, RetentionPolicy(max_total_bytes=0)) == []
+        refused.append(created.name)
+        return real_lock(fd)
+
+    monkeypatch.setattr("plexichat.core.logging.sinks.writer.lock_segment", upkeep_first)
+    writer = SegmentWriter(tmp_path)
+    writer.write_one(20, orjson.dumps({"timestamp": "t", "message": "kept"}))
+    writer.close()
+    assert writer.path is not None
+    assert refused == [writer.path.name]  # the writer stayed in the segment it created
+    assert sorted(p.name for p in tmp_path.iterdir()) == [writer.path.name]
+    assert [r["message"] for r in read_log_records(tmp_path)] == ["kept"]
+
+
 def test_application_level_on_third_party_logger_wins(log_dir: Path) -> None:
     """A level the application sets on a third-party logger survives later reconfigurations."""
     import logging

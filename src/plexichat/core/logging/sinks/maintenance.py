@@ -7,11 +7,11 @@ process is alive).
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import os
 import queue
 import secrets
-import shutil
 import threading
 import time
 import weakref
@@ -33,6 +33,13 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20
+
+_EXITING = threading.Event()
+"""Set at interpreter exit: a compression in progress stops and removes its partial file."""
+
+
+class _StoppedError(Exception):
+    """A compression gave way to the interpreter's exit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +77,12 @@ def _compress(path: Path, method: str) -> Path:
         with open(path, "rb") as src, open(os.open(tmp, flags, 0o600), "wb") as raw:
             if method == "gzip":
                 with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6) as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
+                    _copy(src, dst)
             else:
                 import zstandard
 
                 with zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
+                    _copy(src, dst)
         os.chmod(tmp, st.st_mode & 0o777)
         os.utime(tmp, (st.st_atime, st.st_mtime))
         os.replace(tmp, final)
@@ -84,6 +91,15 @@ def _compress(path: Path, method: str) -> Path:
         raise
     path.unlink(missing_ok=True)
     return final
+
+
+def _copy(src: Any, dst: Any) -> None:
+    """Copy in chunks; give way when the interpreter exits (the daemon thread would be cut
+    off mid-file and leave its temporary file behind; the plain segment stays either way)."""
+    while chunk := src.read(_CHUNK):
+        if _EXITING.is_set():
+            raise _StoppedError
+        dst.write(chunk)
 
 
 FOREIGN_IDLE = 2 * 86_400.0
@@ -183,6 +199,21 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _stop_at_exit(timeout: float = 1.0) -> None:
+    """Stop upkeep at exit: a compression in progress removes its partial file, queued jobs
+    are left to the next start's sweep. Registered before the logging manager's exit flush,
+    so it runs after it."""
+    _EXITING.set()
+    deadline = time.monotonic() + timeout
+    for maintenance in list(_LIVE):
+        thread = maintenance._thread
+        if thread is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_stop_at_exit)
+
+
 class Maintenance:
     """A daemon thread that compresses rotated segments and applies retention."""
 
@@ -253,6 +284,9 @@ class Maintenance:
         while True:
             try:
                 kind, arg = self._jobs.get(timeout=5.0)
+                if _EXITING.is_set():
+                    self._idle.set()
+                    return
             except queue.Empty:
                 with self._lock:
                     if self._jobs.empty():
@@ -285,6 +319,8 @@ class Maintenance:
         try:
             compress_segment(path, self.compression)
         except (FileNotFoundError, SegmentBusyError):  # done by another process, or still written
+            return
+        except _StoppedError:  # the interpreter exits: the next start's sweep compresses it
             return
         self.compressed += 1
 

@@ -166,7 +166,9 @@ def lock_segment(fd: int) -> bool:
 @contextmanager
 def claim_segment(path: Path) -> Iterator[bool]:
     """Claim a plain segment for compression or deletion: yields True while an exclusive
-    lock is held (no writer has it open), False when a writer holds it.
+    lock is held (no writer has it open), False when a writer holds it, and False for an
+    empty segment of a live stream: a writer creates its file, then locks it, and a claim
+    in between would compress an empty file and leave it behind as a cut-off segment.
 
     Without ``fcntl`` (Windows) it falls back to asking whether the stream's process lives.
     """
@@ -190,6 +192,9 @@ def claim_segment(path: Path) -> Iterator[bool]:
             return
         except OSError:
             yield not stream_alive(seg.stream)
+            return
+        if os.fstat(fd).st_size == 0 and stream_alive(seg.stream):
+            yield False  # just created: its writer has not taken its lock yet
             return
         yield True
     finally:
