@@ -171,9 +171,10 @@ def test_startup_sweep_compresses_dead_streams(log_dir: Path) -> None:
 
 
 def test_full_queue_drops_low_levels_but_never_security(
-    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """With the writer stalled, INFO records are dropped and counted; SECURITY ones wait."""
+    """With the writer stalled, INFO records are dropped and counted (and said once on
+    stderr); SECURITY ones wait."""
     gate = threading.Event()
     real = SegmentWriter.write_batch
 
@@ -207,6 +208,9 @@ def test_full_queue_drops_low_levels_but_never_security(
     assert len(infos) + stats["dropped"]["INFO"] == 200
     assert stats["dropped"]["INFO"] > 0
     assert "SECURITY" not in stats["dropped"]
+    err = capfd.readouterr().err
+    assert err.count("the log queue is full (queue_size=16)") == 1
+    assert "PLEXICHAT_LOG_QUEUE_SIZE" in err
 
 
 def test_reconfigure_under_load_loses_nothing(log_dir: Path) -> None:

@@ -193,7 +193,13 @@ class LoggingConfig(BaseModel):
     )
     non_blocking: bool = Field(default=True, description="Write files from a background thread.")
     queue_size: int = Field(
-        default=10_000, ge=16, le=10_000_000, description="Records the queue holds."
+        default=10_000,
+        ge=16,
+        le=10_000_000,
+        description=(
+            "Records the queue holds; when it is full, records below SECURITY are dropped,"
+            " counted and reported once on stderr."
+        ),
     )
     flush_interval: float = Field(
         default=0.1,

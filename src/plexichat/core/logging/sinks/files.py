@@ -192,6 +192,12 @@ class AsyncFileSink(_FileSinkBase):
         if levelno < SECURITY:
             with self._drop_lock:
                 self.dropped[levelno] = self.dropped.get(levelno, 0) + 1
+            error_reporter.report(
+                "queue-full",
+                f"the log queue is full (queue_size={self.capacity}): records below SECURITY"
+                " are dropped and counted in get_logging_stats()['dropped'] until the writer"
+                " catches up; raise queue_size (PLEXICHAT_LOG_QUEUE_SIZE) or log less",
+            )
             return
         while len(self._queue) >= self.capacity:
             if self._closed:
