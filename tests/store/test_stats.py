@@ -66,6 +66,20 @@ def test_window_counts_buckets_and_error_rate(store: LogStore) -> None:
     assert stats.categories == {"api": 18, "database": 2}
 
 
+def test_security_and_audit_records_are_not_errors(store: LogStore) -> None:
+    """SECURITY and AUDIT rank above CRITICAL but are events, not failures: the API's own
+    audit records of reads must not raise the error rate; CRITICAL counts."""
+    extra = [
+        {"timestamp": iso_utc(NOW - 60), "level": level, "message": level, "stream": "s2", "seq": n}
+        for n, level in enumerate(("SECURITY", "AUDIT", "AUDIT", "CRITICAL"), 1)
+    ]
+    store.append([record_from_event(e) for e in extra])
+    stats = window_stats(store, window=2 * 3600, bucket="hour", now=NOW)
+    assert stats.records == 24
+    assert stats.errors == 3  # the two ERROR records and the CRITICAL one
+    assert stats.error_rate == pytest.approx(3 / 24)
+
+
 def test_top_patterns_group_similar_messages(store: LogStore) -> None:
     """Thirty different messages collapse into two patterns, most frequent first."""
     stats = window_stats(store, window=4 * 3600, now=NOW)

@@ -32,6 +32,7 @@ import orjson
 
 from .._core.levels import level_name
 from ..store._sqlite_query import _ATTR_DEPTH, _is_words, _prune
+from ..store._sqlite_rows import search_values
 from ..store.base import (
     LogQuery,
     LogStore,
@@ -42,7 +43,6 @@ from ..store.base import (
     sensitive_columns,
 )
 from ..store.search import And, Node, Not, Phrase, QuerySyntaxError, Term
-from ..store.sqlite import _values
 from .params import FilterError, filter_to_query
 
 __all__ = [
@@ -127,8 +127,8 @@ class RecordView:
         """The tokens of the three searched columns: message, logger, context values."""
         if self._columns is None:
             attrs: list[str] = []
-            _values(self.doc.get("context"), attrs, 0)
-            _values(self.doc.get("metadata"), attrs, 0)
+            search_values(self.doc.get("context"), attrs, 0)
+            search_values(self.doc.get("metadata"), attrs, 0)
             stored = self.stored
             self._columns = (
                 tokenize(stored.message),

@@ -32,6 +32,7 @@ __all__ = [
     "check_tail",
     "decode_cursor",
     "encode_cursor",
+    "entry_page",
     "object_line",
     "raw_page",
 ]
@@ -90,6 +91,18 @@ class RawPage:
     lines: list[bytes]
     sensitive: int
     next_cursor: str | None
+
+
+def entry_page(rows: Sequence[Sequence[Any]], query: LogQuery) -> Page:
+    """The :class:`Page` of up to ``query.limit + 1`` rows ``(id, ts, line)`` in the query's
+    order, each line parsed (a line that is not a JSON object becomes its ``message``)."""
+    page, more = rows[: query.limit], len(rows) > query.limit
+    cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
+    entries: list[dict[str, Any]] = []
+    for _, _, raw in page:
+        value = orjson.loads(raw)
+        entries.append(value if isinstance(value, dict) else {"message": str(value)})
+    return Page(entries=entries, next_cursor=cursor)
 
 
 def raw_page(rows: Sequence[Sequence[Any]], query: LogQuery) -> RawPage:

@@ -26,6 +26,7 @@ from ._pages import (
     check_tail,
     decode_cursor,
     encode_cursor,
+    entry_page,
     object_line,
     raw_page,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "check_tail",
     "decode_cursor",
     "encode_cursor",
+    "entry_page",
     "is_sensitive",
     "micros_to_iso",
     "object_line",

@@ -29,7 +29,6 @@ from itertools import product
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import orjson
 import psycopg
 from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict
@@ -50,7 +49,7 @@ from .base import (
     StoredRecord,
     check_budget,
     check_tail,
-    encode_cursor,
+    entry_page,
     micros_to_iso,
     raw_page,
     to_micros,
@@ -120,11 +119,6 @@ def _one(conn: Connection, query: str, *params: Any) -> Any:
     """The first column of the first row of ``query`` (None without a row)."""
     row = conn.execute(query, params or None).fetchone()
     return None if row is None else row[0]
-
-
-def _parse(raw: str) -> dict[str, Any]:
-    value = orjson.loads(raw)
-    return value if isinstance(value, dict) else {"message": str(value)}
 
 
 def _next(year: int, month: int) -> tuple[int, int]:
@@ -400,9 +394,7 @@ class PostgresStore:
         with self._connection(generic_plans=generic_plan(query, where)) as conn:
             stmt = f"SELECT id, ts, raw FROM {where} LIMIT %s"
             found = conn.execute(stmt, [*params, query.limit + 1]).fetchall()
-        page, more = found[: query.limit], len(found) > query.limit
-        cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
-        return Page(entries=[_parse(raw) for _, _, raw in page], next_cursor=cursor)
+        return entry_page(found, query)
 
     def query_raw(self, query: LogQuery) -> RawPage:
         """The page :meth:`query` returns, as the stored lines (never parsed), with whether

@@ -20,17 +20,15 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from .._core.errors import ConfigError, PlexiLoggingError
 from ._sqlite_budget import Budget
 from ._sqlite_query import (
-    _ATTR_DEPTH,
     _match,
     _select,
     _select_by_search,
     _where,
 )
+from ._sqlite_rows import row_of, unstored
 from ._sqlite_schema import DELETE_TRIGGER, SCHEMA, SCHEMA_VERSION, upgrade_from_v1
 from ._sqlite_tid import allocate
 from .base import (
@@ -41,10 +39,9 @@ from .base import (
     check_budget,
     check_tail,
     decode_cursor,
-    encode_cursor,
+    entry_page,
     micros_to_iso,
     raw_page,
-    sensitive_columns,
 )
 
 if TYPE_CHECKING:
@@ -234,14 +231,14 @@ class SQLiteStore:
             # ids are given only to records not stored yet, from a mark that never goes
             # back (deletes at the top, clear()): the live tail reads ids in order, with
             # no gap to wait on and no id used twice
-            fresh = _unstored(conn, records)
+            fresh = unstored(conn, records)
             last = max(
                 conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0],
                 conn.execute(_LAST_ID).fetchone()[0],
             )
             keys = allocate(conn, [r.ts for r in fresh])
             rows = [
-                (*_row(rec), key, last + n)
+                (*row_of(rec), key, last + n)
                 for n, (rec, key) in enumerate(zip(fresh, keys, strict=True), 1)
             ]
             inserted = conn.executemany(_INSERT, rows).rowcount if rows else 0
@@ -294,9 +291,7 @@ class SQLiteStore:
             QuerySyntaxError: the search has no words, or a value cannot be searched.
         """
         rows = self._page_rows(self._conn(), self._budget(), query, "tid, ts, raw", [])
-        page, more = rows[: query.limit], len(rows) > query.limit
-        cursor = encode_cursor(page[-1][1], page[-1][0], query.order) if more else None
-        return Page(entries=[_parse(raw) for _, _, raw in page], next_cursor=cursor)
+        return entry_page(rows, query)
 
     def query_raw(self, query: LogQuery) -> RawPage:
         """The page :meth:`query` returns, as the stored lines (never parsed), with whether
@@ -530,64 +525,3 @@ def _begin(conn: sqlite3.Connection, wait: float) -> None:
             time.sleep(_RETRY_S)
     finally:
         conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-
-
-def _parse(raw: str) -> dict[str, Any]:
-    value = orjson.loads(raw)
-    return value if isinstance(value, dict) else {"message": str(value)}
-
-
-def _unstored(conn: sqlite3.Connection, records: Sequence[StoredRecord]) -> list[StoredRecord]:
-    """The records whose ``(stream, seq)`` is neither stored nor earlier in ``records``."""
-    seqs: dict[str, list[int]] = {}
-    for rec in records:
-        seqs.setdefault(rec.stream, []).append(rec.seq)
-    seen: set[tuple[str, int]] = set()
-    sql = "SELECT seq FROM records WHERE stream = ? AND seq BETWEEN ? AND ?"
-    for stream, numbers in seqs.items():
-        rows = conn.execute(sql, (stream, min(numbers), max(numbers)))
-        seen.update((stream, seq) for (seq,) in rows)
-    fresh: list[StoredRecord] = []
-    for rec in records:
-        if (rec.stream, rec.seq) not in seen:
-            seen.add((rec.stream, rec.seq))
-            fresh.append(rec)
-    return fresh
-
-
-def _row(rec: StoredRecord) -> tuple[object, ...]:
-    try:
-        raw = rec.raw.decode()
-    except UnicodeDecodeError:
-        raw = rec.raw.decode(errors="replace")
-    event = rec.doc
-    if event is None:
-        try:
-            event = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            event = None
-    words: list[str] = []
-    if isinstance(event, dict):
-        _values(event.get("context"), words, 0)
-        _values(event.get("metadata"), words, 0)
-    return (
-        rec.ts, rec.levelno, rec.level, rec.category, rec.logger, rec.module, rec.message,
-        rec.stream, rec.seq, rec.event_type, rec.security_severity, _sensitive(rec),
-        " ".join(words), raw,
-    )  # fmt: skip
-
-
-def _sensitive(rec: StoredRecord) -> int:
-    """1 for a security or audit record (as :func:`.base.is_sensitive` says of its line)."""
-    return int(sensitive_columns(rec.category, rec.level, rec.event_type))
-
-
-def _values(value: object, out: list[str], depth: int) -> None:
-    """Collect the string and number values of a JSON value (what search sees of it)."""
-    if isinstance(value, str):
-        out.append(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        out.append(str(value))
-    elif depth < _ATTR_DEPTH and isinstance(value, dict | list):
-        for item in value.values() if isinstance(value, dict) else value:
-            _values(item, out, depth + 1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._core.clock import iso_utc
+from .._core.levels import SECURITY
 from .base import LogQuery, LogStore
 
 __all__ = ["WindowStats", "normalize_message", "window_stats"]
@@ -29,6 +30,8 @@ _MASKS = (
     (re.compile(r"-?\b\d+(?:\.\d+)?"), "<n>"),
 )
 ERROR_LEVEL = 40
+"""Errors are ERROR and CRITICAL (and custom levels between): SECURITY and AUDIT rank higher
+but record events, not failures (the server's own reads are AUDIT records)."""
 
 
 def normalize_message(message: str) -> str:
@@ -63,7 +66,8 @@ class WindowStats:
 
     @property
     def error_rate(self) -> float:
-        """Share of records at ERROR or above (0 when there are none)."""
+        """Share of records at ERROR or CRITICAL (0 when there are none); SECURITY and AUDIT
+        records are counted in the window but are not errors."""
         return self.errors / self.records if self.records else 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -122,7 +126,7 @@ def window_stats(
         LogQuery(start=start, end=end, order="asc", exclude_security=exclude_security)
     ):
         stats.records += 1
-        if rec.levelno >= ERROR_LEVEL:
+        if ERROR_LEVEL <= rec.levelno < SECURITY:
             stats.errors += 1
         levels[rec.level] += 1
         categories[rec.category] += 1
