@@ -7,7 +7,6 @@ in CI (``CI=true``) where that is a failure.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,20 +28,13 @@ from plexichat.core.logging.integrations.sqlalchemy import (
 )
 from plexichat.core.logging.metrics.registry import MetricsRegistry
 from plexichat.core.logging.testing import capture_logs
+from tests.pg import server_url
 
-POSTGRES_ENV = "PLEXICHAT_TEST_POSTGRES_URL"
 SECRET = "hunter2-SECRET-7f3a9c"
 
 
 def _postgres_url() -> str:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        reason = f"PostgreSQL cases need {POSTGRES_ENV}, e.g. postgresql://postgres@127.0.0.1/test"
-        print(reason)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return "postgresql+psycopg://" + server_url().split("://", 1)[1]
 
 
 _TABLES: dict[int, str] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,9 @@ from plexichat.core.logging.store import LogStore, open_store
 from plexichat.core.logging.store.indexer import Indexer
 from plexichat.core.logging.store.metrics import metric_history
 from plexichat.core.logging.testing import capture_logs
+from tests.pg import server_url
 
 from .conftest import FakeClock
-
-POSTGRES_ENV = "PLEXICHAT_TEST_POSTGRES_URL"
 
 
 def _history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -143,9 +141,7 @@ def test_history_survives_restarts_sqlite(log_dir: Path, tmp_path: Path) -> None
 
 def test_history_survives_restarts_postgresql(log_dir: Path) -> None:
     """The same on PostgreSQL (skipped unless PLEXICHAT_TEST_POSTGRES_URL is set)."""
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+    url = server_url()
     try:
         store = open_store(url)
     except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -10,32 +10,25 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from plexichat.core.logging.store import LogStore, open_store
+from tests.pg import POSTGRES_ENV, own_schema, server_url
 
-POSTGRES_ENV = "PLEXICHAT_TEST_POSTGRES_URL"
+if TYPE_CHECKING:
+    from plexichat.core.logging.store.postgres import PostgresStore
 
-
-def _in_ci() -> bool:
-    return os.environ.get("CI") == "true"
+__all__ = ["POSTGRES_ENV"]
 
 
 def _postgres_store() -> LogStore:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        reason = (
-            f"PostgreSQL store tests need {POSTGRES_ENV}, e.g. "
-            "postgresql://postgres@127.0.0.1:5432/test"
-        )
-        if _in_ci():
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
+    url = server_url()
     try:
         return open_store(url)
     except ImportError as exc:  # the backend or psycopg is not installed here
-        if _in_ci():
+        if os.environ.get("CI") == "true":
             raise
         pytest.skip(f"PostgreSQL store backend unavailable: {exc}")
 
@@ -55,3 +48,25 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogStore]:
     finally:
         pg_store.clear()
         pg_store.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> str:
+    """The PostgreSQL server's base URL (skips, or fails in CI, without one)."""
+    return server_url()
+
+
+@pytest.fixture
+def fresh_url(server: str) -> Iterator[str]:
+    """A URL on an empty schema of this test's own (no store tables yet), dropped after."""
+    with own_schema(server) as schema_url:
+        yield schema_url
+
+
+@pytest.fixture
+def fresh_store(fresh_url: str) -> Iterator[PostgresStore]:
+    """A PostgreSQL store on a schema of this test's own (nothing left by other tests)."""
+    from plexichat.core.logging.store.postgres import PostgresStore
+
+    with PostgresStore(fresh_url) as pg_store:
+        yield pg_store

@@ -9,7 +9,6 @@ Needs ``PLEXICHAT_TEST_POSTGRES_URL`` (skipped without it, failed in CI), like
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -21,26 +20,7 @@ from plexichat.core.logging.store._postgres_rows import field_hashes, scalar_tex
 from plexichat.core.logging.store.base import LogQuery, StoredRecord, record_from_line
 from plexichat.core.logging.store.postgres import SCHEMA_VERSION, PostgresStore
 from plexichat.core.logging.store.retention import RetentionRules
-from tests.store.test_postgres_specific import (  # the same server fixtures
-    _server_url,
-    own_schema,
-    partitions,
-    sql,
-)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A URL on an empty schema of this test's own."""
-    with own_schema(_server_url()) as schema_url:
-        yield schema_url
-
-
-@pytest.fixture
-def pg(pg_url: str) -> Iterator[PostgresStore]:
-    with PostgresStore(pg_url) as store:
-        yield store
-
+from tests.pg import partitions, sql
 
 FIELD_VALUES: list[dict[str, Any]] = [
     {"context": {"user_id": "u7", "n": 123, "f": 0.045}},
@@ -135,11 +115,11 @@ def _answers(store: PostgresStore, query: LogQuery) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("order", ["desc", "asc"])
 def test_walk_returns_what_reading_every_row_returns(
-    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch, order: Literal["desc", "asc"]
+    fresh_store: PostgresStore, monkeypatch: pytest.MonkeyPatch, order: Literal["desc", "asc"]
 ) -> None:
     """Every where pair, alone and with a level, a time range and a search, paged 2 at a
     time: the same records, pages, cursors, lines and counts with and without the index."""
-    pg.append(_records())
+    fresh_store.append(_records())
     queries = []
     for key, value in WHERE_PAIRS:
         where = ((key, value),)
@@ -152,9 +132,9 @@ def test_walk_returns_what_reading_every_row_returns(
             LogQuery(where=(*where, ("context.user_id", "u7")), limit=2, order=order),
             LogQuery(where=(("context.n", "123"), *where), limit=2, search="message", order=order),
         ]
-    walked = [_answers(pg, q) for q in queries]
+    walked = [_answers(fresh_store, q) for q in queries]
     monkeypatch.setattr(_postgres_query, "_field_pair", lambda key, value: None)
-    read = [_answers(pg, q) for q in queries]
+    read = [_answers(fresh_store, q) for q in queries]
     assert walked == read
     found = {pair: w[4] for pair, w in zip(WHERE_PAIRS, walked[::5], strict=True)}
     assert found[("context.user_id", "u7")] == 6  # sanity: the corpus has matches
@@ -163,11 +143,11 @@ def test_walk_returns_what_reading_every_row_returns(
     assert found[("context.items.0", "first")] == 3
 
 
-def test_walk_is_the_plan_of_a_field_filter(pg: PostgresStore, pg_url: str) -> None:
+def test_walk_is_the_plan_of_a_field_filter(fresh_store: PostgresStore, fresh_url: str) -> None:
     """The newest page of a where filter reads the field index (no scan of the records)."""
-    pg.append(_records())
+    fresh_store.append(_records())
     where, params = _postgres_query.filters(LogQuery(where=(("context.user_id", "u7"),)), page=True)
-    plan = sql(pg_url, f"EXPLAIN SELECT id FROM {where} LIMIT 101", *params)
+    plan = sql(fresh_url, f"EXPLAIN SELECT id FROM {where} LIMIT 101", *params)
     assert "plexichat_fields" in " ".join(str(row[0]) for row in plan)
     where, _ = _postgres_query.filters(LogQuery(where=(("context.list.0", "1"),)), page=True)
     assert "plexichat_fields" not in where  # an array step: the rows are read
@@ -178,11 +158,11 @@ def test_walk_is_the_plan_of_a_field_filter(pg: PostgresStore, pg_url: str) -> N
     [0.045, 1e16, 1.5e-7, -0.0, 0.1, 1e300, -2.5e-300, 123.0, 1e22, 5e-324, 123,
      -5, 2**63 - 1, -(2**63), 2**64 - 1, True, False, None, "s", "", "123", "✓"],
 )  # fmt: skip
-def test_scalar_text_is_what_postgres_prints(pg_url: str, value: Any) -> None:
+def test_scalar_text_is_what_postgres_prints(fresh_url: str, value: Any) -> None:
     """A leaf's text in Python is ``(fields #> path)::text`` (or ``#>>`` for a string)."""
     blob = orjson.dumps({"v": value}).decode()
     want = sql(
-        pg_url,
+        fresh_url,
         "SELECT CASE jsonb_typeof(j -> 'v') WHEN 'string' THEN j ->> 'v' "
         "ELSE (j -> 'v')::text END FROM (SELECT %s::jsonb AS j) t",
         blob,
@@ -196,49 +176,53 @@ def test_field_hashes_skip_arrays_and_objects_and_dedup() -> None:
     assert hashes == [_postgres_query.field_hash("context.a.b", "x")]
 
 
-def test_duplicates_in_a_batch_index_the_stored_record_once(pg: PostgresStore, pg_url: str) -> None:
+def test_duplicates_in_a_batch_index_the_stored_record_once(
+    fresh_store: PostgresStore, fresh_url: str
+) -> None:
     """A batch with a record twice (same stream, seq, ts): one record, its fields once, and
     appending it again adds nothing."""
     record = _records(1)[0]
-    assert pg.append([record, record]) == 1
-    assert pg.append([record]) == 0
-    assert sql(pg_url, "SELECT count(*) FROM plexichat_fields") == [(3,)]
-    assert pg.count(LogQuery(where=(("context.user_id", "u7"),))) == 1
-    assert len(pg.query(LogQuery(where=(("context.user_id", "u7"),))).entries) == 1
+    assert fresh_store.append([record, record]) == 1
+    assert fresh_store.append([record]) == 0
+    assert sql(fresh_url, "SELECT count(*) FROM plexichat_fields") == [(3,)]
+    assert fresh_store.count(LogQuery(where=(("context.user_id", "u7"),))) == 1
+    assert len(fresh_store.query(LogQuery(where=(("context.user_id", "u7"),))).entries) == 1
 
 
-def test_a_version_1_store_is_upgraded_on_open(pg_url: str) -> None:
+def test_a_version_1_store_is_upgraded_on_open(fresh_url: str) -> None:
     """A store of schema version 1 (no field index) opens as version 2 with every stored
     record's fields indexed: the filters answer as before."""
-    with PostgresStore(pg_url) as store:
+    with PostgresStore(fresh_url) as store:
         store.append(_records())
         want = [store.count(LogQuery(where=(pair,))) for pair in WHERE_PAIRS]
-    sql(pg_url, "DROP TABLE plexichat_fields")
-    sql(pg_url, "UPDATE plexichat_schema_version SET version = 1")
-    with PostgresStore(pg_url) as store:
-        assert sql(pg_url, "SELECT version FROM plexichat_schema_version") == [(SCHEMA_VERSION,)]
+    sql(fresh_url, "DROP TABLE plexichat_fields")
+    sql(fresh_url, "UPDATE plexichat_schema_version SET version = 1")
+    with PostgresStore(fresh_url) as store:
+        assert sql(fresh_url, "SELECT version FROM plexichat_schema_version") == [(SCHEMA_VERSION,)]
         assert [store.count(LogQuery(where=(pair,))) for pair in WHERE_PAIRS] == want
         kinds = sql(
-            pg_url,
+            fresh_url,
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'plexichat_fields'::regclass ORDER BY 1",
         )
-        assert [name.replace("fields", "records") for (name,) in kinds] == partitions(pg_url)
+        assert [name.replace("fields", "records") for (name,) in kinds] == partitions(fresh_url)
 
 
-def test_retention_drops_the_field_partitions_too(pg: PostgresStore, pg_url: str) -> None:
+def test_retention_drops_the_field_partitions_too(
+    fresh_store: PostgresStore, fresh_url: str
+) -> None:
     """Dropping the months before March drops their field partitions; the rest stay."""
-    pg.append(_records())
-    assert pg.drop_partitions_before(1_709_251_200_000_000) == 2  # 2024-03-01
+    fresh_store.append(_records())
+    assert fresh_store.drop_partitions_before(1_709_251_200_000_000) == 2  # 2024-03-01
     names = sql(
-        pg_url,
+        fresh_url,
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "WHERE i.inhparent = 'plexichat_fields'::regclass ORDER BY 1",
     )
     assert [n for (n,) in names if "2024" in n] == ["plexichat_fields_p202403"]
-    assert pg.count(LogQuery(where=(("context.user_id", "u7"),))) == 2
-    pg.clear()
-    assert sql(pg_url, "SELECT count(*) FROM plexichat_fields") == [(0,)]
+    assert fresh_store.count(LogQuery(where=(("context.user_id", "u7"),))) == 2
+    fresh_store.clear()
+    assert sql(fresh_url, "SELECT count(*) FROM plexichat_fields") == [(0,)]
 
 
 ORPHANS = """SELECT count(*) FROM plexichat_fields f
@@ -254,63 +238,63 @@ ORPHANS = """SELECT count(*) FROM plexichat_fields f
     ids=["level rule", "size limit"],
 )
 def test_row_retention_deletes_the_field_rows_too(
-    pg: PostgresStore, pg_url: str, rules: RetentionRules
+    fresh_store: PostgresStore, fresh_url: str, rules: RetentionRules
 ) -> None:
     """Records deleted row by row (inside a month that stays) take their field rows with
     them, in the same transaction: none is left behind, the survivors keep theirs, and the
     filters answer as reading every row does."""
-    pg.append(_records())
-    before = sql(pg_url, "SELECT count(*) FROM plexichat_fields")[0][0]
-    deleted = sum(pg.apply_retention(rules).values())
+    fresh_store.append(_records())
+    before = sql(fresh_url, "SELECT count(*) FROM plexichat_fields")[0][0]
+    deleted = sum(fresh_store.apply_retention(rules).values())
     assert 0 < deleted < len(_records())
-    assert sql(pg_url, ORPHANS) == [(0,)]
-    kept = sql(pg_url, "SELECT count(*) FROM plexichat_fields")[0][0]
+    assert sql(fresh_url, ORPHANS) == [(0,)]
+    kept = sql(fresh_url, "SELECT count(*) FROM plexichat_fields")[0][0]
     assert 0 < kept < before
-    rows = sql(pg_url, "SELECT ts, id, fields FROM plexichat_records")
+    rows = sql(fresh_url, "SELECT ts, id, fields FROM plexichat_records")
     assert kept == sum(len(stored_hashes(fields)) for _, _, fields in rows)
-    walked = [pg.count(LogQuery(where=(pair,))) for pair in WHERE_PAIRS]
+    walked = [fresh_store.count(LogQuery(where=(pair,))) for pair in WHERE_PAIRS]
     assert walked == [
-        sum(1 for _ in pg.iter_records(LogQuery(where=(pair,)))) for pair in WHERE_PAIRS
+        sum(1 for _ in fresh_store.iter_records(LogQuery(where=(pair,)))) for pair in WHERE_PAIRS
     ]
 
 
 def test_row_retention_leaves_no_field_rows_in_the_default_partition(
-    pg: PostgresStore, pg_url: str
+    fresh_store: PostgresStore, fresh_url: str
 ) -> None:
     """Records of the default partition (before 2000) deleted row by row lose their field
     rows as well."""
     old = [replace(r, ts=r.ts - 30 * 365 * 86_400_000_000) for r in _records(1)]
-    pg.append(old)
-    assert sql(pg_url, "SELECT count(*) FROM plexichat_fields_default")[0][0] > 0
-    pg.apply_retention(RetentionRules.from_mapping({"INFO": "1 day", "ERROR": "1 day"}))
-    assert sql(pg_url, "SELECT count(*) FROM plexichat_records") == [(0,)]
-    assert sql(pg_url, "SELECT count(*) FROM plexichat_fields") == [(0,)]
+    fresh_store.append(old)
+    assert sql(fresh_url, "SELECT count(*) FROM plexichat_fields_default")[0][0] > 0
+    fresh_store.apply_retention(RetentionRules.from_mapping({"INFO": "1 day", "ERROR": "1 day"}))
+    assert sql(fresh_url, "SELECT count(*) FROM plexichat_records") == [(0,)]
+    assert sql(fresh_url, "SELECT count(*) FROM plexichat_fields") == [(0,)]
 
 
 def test_walks_are_planned_once_and_other_pages_for_their_values(
-    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+    fresh_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A page walked through the field index runs on a generic plan (prepared after a few
     runs, JIT off), giving what a plan for its values gives; the same connection then plans
     a search page for its values again."""
-    pg.append(_records())
+    fresh_store.append(_records())
     walk = LogQuery(where=(("context.user_id", "u7"),), limit=2)
     searched = LogQuery(where=(("context.user_id", "u7"),), search="message", limit=2)
     assert _postgres_query.generic_plan(walk, _postgres_query.filters(walk, page=True)[0])
     assert not _postgres_query.generic_plan(
         searched, _postgres_query.filters(searched, page=True)[0]
     )
-    walked = [_answers(pg, walk) for _ in range(8)]  # prepared from the sixth run
-    with pg._connection(generic_plans=True) as conn:
+    walked = [_answers(fresh_store, walk) for _ in range(8)]  # prepared from the sixth run
+    with fresh_store._connection(generic_plans=True) as conn:
         assert conn.execute("SELECT current_setting('plan_cache_mode')").fetchone() == (
             "force_generic_plan",
         )
         assert conn.execute("SELECT current_setting('jit')").fetchone() == ("off",)
-    with pg._connection() as conn:
+    with fresh_store._connection() as conn:
         assert conn.execute("SELECT current_setting('plan_cache_mode')").fetchone() == (
             "force_custom_plan",
         )
-    with_search = _answers(pg, searched)
+    with_search = _answers(fresh_store, searched)
     monkeypatch.setattr(_postgres_query, "_field_pair", lambda key, value: None)
-    assert walked == [_answers(pg, walk)] * 8
-    assert with_search == _answers(pg, searched)
+    assert walked == [_answers(fresh_store, walk)] * 8
+    assert with_search == _answers(fresh_store, searched)

@@ -7,12 +7,9 @@ works in a schema of its own (dropped at the end), so it never touches other tab
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
 import threading
 import traceback
-import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import Any
@@ -24,50 +21,7 @@ from plexichat.core.logging._core.errors import PlexiLoggingError
 from plexichat.core.logging.store.base import LogQuery, StoredRecord, record_from_event, to_micros
 from plexichat.core.logging.store.postgres import SCHEMA_VERSION, PostgresStore, redact_url
 from plexichat.core.logging.store.search import QuerySyntaxError
-
-POSTGRES_ENV = "PLEXICHAT_TEST_POSTGRES_URL"
-
-
-def _server_url() -> str:
-    """The server's URL, or skip (fail in CI) with the reason."""
-    url = os.environ.get(POSTGRES_ENV)
-    in_ci = os.environ.get("CI") == "true"
-    if not url:
-        reason = f"PostgreSQL tests need {POSTGRES_ENV}, e.g. postgresql://postgres@127.0.0.1/test"
-        if in_ci:
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    try:
-        psycopg.connect(url, connect_timeout=5).close()
-    except psycopg.Error as exc:
-        pytest.fail(f"{POSTGRES_ENV}={redact_url(url)} is unreachable: {exc}")
-    return url
-
-
-def _with_schema(url: str, schema: str) -> str:
-    """``url`` whose connections use ``schema`` (created if missing)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')  # a name made by the tests
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-
-
-def _drop_schema(url: str, schema: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-@pytest.fixture(scope="module")
-def server() -> str:
-    """The base URL of the test server."""
-    return _server_url()
-
-
-@contextlib.contextmanager
-def own_schema(server: str) -> Iterator[str]:
-    """A URL on a new, empty schema (no store tables yet), dropped afterwards."""
-    schema = f"plexichat_test_{uuid.uuid4().hex[:12]}"
-    yield _with_schema(server, schema)
-    _drop_schema(server, schema)
+from tests.pg import duplicates, own_schema, partitions, sql
 
 
 @pytest.fixture(scope="module")
@@ -75,20 +29,6 @@ def url(server: str) -> Iterator[str]:
     """A URL on a schema of this module's own, dropped afterwards."""
     with own_schema(server) as schema_url:
         yield schema_url
-
-
-@pytest.fixture
-def fresh_url(server: str) -> Iterator[str]:
-    """A URL on an empty schema of this test's own (no store tables yet)."""
-    with own_schema(server) as schema_url:
-        yield schema_url
-
-
-@pytest.fixture
-def fresh_store(fresh_url: str) -> Iterator[PostgresStore]:
-    """A store on a schema of this test's own (no partitions left by other tests)."""
-    with PostgresStore(fresh_url) as pg_store:
-        yield pg_store
 
 
 @pytest.fixture
@@ -115,35 +55,10 @@ def rec(timestamp: str, seq: int, *, stream: str = "s1", **extra: Any) -> Stored
     return record_from_event({**event, **extra})
 
 
-def sql(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-    """The rows of one statement run on ``url``."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(statement, params or None)
-        return cur.fetchall() if cur.description else []
-
-
-def partitions(url: str) -> list[str]:
-    """The names of the record table's partitions."""
-    rows = sql(
-        url,
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'plexichat_records'::regclass ORDER BY 1",
-    )
-    return [name for (name,) in rows]
-
-
 def placement(url: str) -> dict[int, str]:
     """Which partition holds each record, by seq."""
     rows = sql(url, "SELECT seq, tableoid::regclass::text FROM plexichat_records")
     return dict(rows)
-
-
-def duplicates(url: str) -> list[tuple[Any, ...]]:
-    """(stream, seq) pairs stored more than once."""
-    return sql(
-        url,
-        "SELECT stream, seq, count(*) FROM plexichat_records GROUP BY 1, 2 HAVING count(*) > 1",
-    )
 
 
 # -- partitions and retention -------------------------------------------------------------------

@@ -35,7 +35,7 @@ from plexichat.core.logging.store.base import (
     record_from_line,
 )
 from plexichat.core.logging.store.postgres import PostgresStore
-from tests.store.test_postgres_specific import _server_url, duplicates, own_schema, sql
+from tests.pg import duplicates, own_schema, sql
 
 SERVER = "SELECT tsvectorsend(ts_delete(to_tsvector('simple', s), 's.s')) FROM unnest(%s::text[])"
 SERVER += " WITH ORDINALITY AS t(s, n) ORDER BY n"
@@ -48,17 +48,16 @@ ORPHANS = """SELECT count(*) FROM plexichat_fields f
 
 
 @pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
+def select_url(server: str) -> Iterator[str]:
     """A URL on a schema of this module's own (for plain SELECTs)."""
-    with own_schema(_server_url()) as url:
+    with own_schema(server) as url:
         yield url
 
 
 @pytest.fixture
-def pg() -> Iterator[tuple[PostgresStore, str]]:
+def pg(fresh_store: PostgresStore, fresh_url: str) -> tuple[PostgresStore, str]:
     """A store on an empty schema of this test's own, and that schema's URL."""
-    with own_schema(_server_url()) as url, PostgresStore(url) as store:
-        yield store, url
+    return fresh_store, fresh_url
 
 
 def server_vectors(url: str, searches: list[str]) -> list[bytes]:
@@ -86,16 +85,16 @@ def texts(draw: st.DrawFn) -> str:
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(texts(), texts(), texts()), min_size=1, max_size=25))
-def test_python_vectors_are_the_servers(server_url: str, parts: list[tuple[str, str, str]]) -> None:
+def test_python_vectors_are_the_servers(select_url: str, parts: list[tuple[str, str, str]]) -> None:
     """For ASCII texts (words of letters and digits, punctuation, repeats, numbers in
     scientific notation running on into letters) in the message, the logger and the
     values, the binary tsvector made in Python is byte for byte the server's."""
     mine = [search_vector(*three) for three in parts]
     assert all(vector is not None for vector in mine)
-    assert mine == server_vectors(server_url, [search_text(*three) for three in parts])
+    assert mine == server_vectors(select_url, [search_text(*three) for three in parts])
 
 
-def test_vectors_of_generated_records_are_the_servers(server_url: str) -> None:
+def test_vectors_of_generated_records_are_the_servers(select_url: str) -> None:
     """Search texts as the store makes them from varied records (punctuation, hex ids,
     numbers, repeated words, empty parts): Python's vector, when it makes one, is the
     server's; it makes one for every ASCII record of ordinary length."""
@@ -117,7 +116,7 @@ def test_vectors_of_generated_records_are_the_servers(server_url: str) -> None:
         assert record is not None
         searches.append(_search(record))
         made.append(stage_row(record)[13])
-    expected = server_vectors(server_url, searches)
+    expected = server_vectors(select_url, searches)
     assert [m for m, e in zip(made, expected, strict=True) if m is not None and m != e] == []
     assert all(m is not None for m, text in zip(made, searches, strict=True) if text.isascii())
 

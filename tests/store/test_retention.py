@@ -9,14 +9,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import pytest
 
 from plexichat.core.logging._config.sources import resolve
@@ -24,13 +21,13 @@ from plexichat.core.logging._core.errors import ConfigError
 from plexichat.core.logging.cli import main
 from plexichat.core.logging.store import LogQuery, LogStore, StoredRecord
 from plexichat.core.logging.store.base import record_from_event, to_micros
-from plexichat.core.logging.store.postgres import PostgresStore, redact_url
+from plexichat.core.logging.store.postgres import PostgresStore
 from plexichat.core.logging.store.retention import RetentionRules, Rule, files_retention
 from plexichat.core.logging.store.sqlite import SQLiteStore
+from tests.pg import partitions
 
 DAY = 86_400.0
 NOW = to_micros("2024-06-15T00:00:00Z") / 1_000_000  # a fixed "now" for store tests
-POSTGRES_ENV = "PLEXICHAT_TEST_POSTGRES_URL"
 RULES = {"DEBUG": "3 days", "AUDIT": "7 years", "category:security": "1 year"}
 
 
@@ -294,46 +291,12 @@ def test_sqlite_retention_writes_one_search_segment_per_transaction(tmp_path: Pa
 # -- PostgreSQL -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A URL on a schema of this test's own (so partitions are only this test's), dropped
-    afterwards; skipped (failed in CI) without a server."""
-    server = os.environ.get(POSTGRES_ENV)
-    if not server:
-        reason = (
-            f"PostgreSQL retention tests need {POSTGRES_ENV}, e.g. "
-            "postgresql://postgres@127.0.0.1:5432/test"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    schema = f"plexichat_retention_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')  # a name made here
-    except psycopg.Error as exc:
-        pytest.fail(f"{POSTGRES_ENV}={redact_url(server)} is unreachable: {exc}")
-    yield f"{server}{'&' if '?' in server else '?'}options=-csearch_path%3D{schema}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-def partitions(url: str) -> set[str]:
-    """The monthly partitions of the record table."""
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'plexichat_records'::regclass"
-        ).fetchall()
-    return {name for (name,) in rows if name != "plexichat_records_default"}
-
-
-def test_postgres_drops_months_older_than_the_longest_rule(pg_url: str) -> None:
+def test_postgres_drops_months_older_than_the_longest_rule(fresh_url: str) -> None:
     """With every rule finite (longest: 60 days), the months wholly before its cut-off are
     dropped as partitions, their records counted per rule; younger expired records are
     deleted row by row."""
     rules = RetentionRules.from_mapping({"DEBUG": "3 days", "AUDIT": "60 days"}, max_age="30 days")
-    with PostgresStore(pg_url) as store:
+    with PostgresStore(fresh_url) as store:
         store.append(
             [
                 rec(157, 1, "DEBUG"),  # 2024-01-10
@@ -345,25 +308,26 @@ def test_postgres_drops_months_older_than_the_longest_rule(pg_url: str) -> None:
                 rec(1, 7, "DEBUG"),
             ]
         )
-        assert {"plexichat_records_p202401", "plexichat_records_p202402"} <= partitions(pg_url)
+        old_months = {"plexichat_records_p202401", "plexichat_records_p202402"}
+        assert old_months <= set(partitions(fresh_url))
         dry = store.apply_retention(rules, now=NOW, dry_run=True)
         assert dry == {"AUDIT": 1, "DEBUG": 2, "default": 2}
-        assert "plexichat_records_p202401" in partitions(pg_url)
+        assert "plexichat_records_p202401" in partitions(fresh_url)
         assert store.apply_retention(rules, now=NOW) == dry
-        assert not {"plexichat_records_p202401", "plexichat_records_p202402"} & partitions(pg_url)
-        assert "plexichat_records_p202405" in partitions(pg_url)
+        assert not old_months & set(partitions(fresh_url))
+        assert "plexichat_records_p202405" in partitions(fresh_url)
         assert seqs(store) == [5, 7]
 
 
-def test_postgres_deletes_per_rule_when_a_rule_keeps_forever(pg_url: str) -> None:
+def test_postgres_deletes_per_rule_when_a_rule_keeps_forever(fresh_url: str) -> None:
     """With AUDIT kept forever no month may be dropped: old DEBUG and INFO records are deleted
     row by row, the old AUDIT record and every partition stay."""
     rules = RetentionRules.from_mapping({"DEBUG": "3 days", "AUDIT": "off"}, max_age="30 days")
-    with PostgresStore(pg_url) as store:
+    with PostgresStore(fresh_url) as store:
         store.append([rec(157, 1, "DEBUG"), rec(156, 2, "AUDIT"), rec(126, 3), rec(1, 4, "DEBUG")])
-        before = partitions(pg_url)
+        before = set(partitions(fresh_url))
         assert store.apply_retention(rules, now=NOW) == {"AUDIT": 0, "DEBUG": 1, "default": 1}
-        assert partitions(pg_url) == before
+        assert set(partitions(fresh_url)) == before
         assert seqs(store) == [2, 4]
 
 
