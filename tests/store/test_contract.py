@@ -128,6 +128,32 @@ def test_records_and_positions_survive_reopening(store: LogStore) -> None:
         other.close()
 
 
+def test_delete_streams_removes_only_their_records_and_positions(store: LogStore) -> None:
+    """A reindex of one directory deletes its streams' records (search index and fields
+    included) and segment positions; other streams, other keys and their records stay."""
+    records = [
+        make(n, stream=stream, message=f"{stream} word{n}", context={"owner": stream})
+        for stream in ("h1-10-aa", "h1-11-bb", "h2-12-cc")
+        for n in range(1, 7)
+    ]
+    positions = {
+        "plexichat.h1-10-aa.000001!done": 900,
+        "plexichat.h1-10-aa.000002": 40,
+        "plexichat.h1-11-bb.000001": 70,
+        "app.v2.h2-12-cc.000003!done": 5,  # a prefix with a dot
+        "import-0123abcd": 3,  # not a segment key
+    }
+    store.append(records, positions)
+    assert store.delete_streams(["h1-10-aa", "h2-12-cc", "absent"]) == 12
+    assert store.delete_streams([]) == 0
+    assert store.positions() == {"plexichat.h1-11-bb.000001": 70, "import-0123abcd": 3}
+    assert {e["stream"] for e in walk(store, limit=5)} == {"h1-11-bb"}
+    assert store.count(LogQuery(search="word3")) == 1
+    assert store.count(LogQuery(where=(("context.owner", "h1-10-aa"),))) == 0
+    assert store.count(LogQuery(where=(("context.owner", "h1-11-bb"),))) == 6
+    assert store.append(records) == 12  # deleted records can be indexed again
+
+
 def test_query_returns_original_records(store: LogStore) -> None:
     """Entries are the original records, every field included."""
     record = make(1, context={"user_id": "u1"}, metadata={"k": [1, 2]}, function="f", line=3)

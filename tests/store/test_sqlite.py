@@ -175,3 +175,13 @@ def test_a_writer_waits_for_the_write_lock_then_gives_up_naming_it(
     assert store._conn().execute("PRAGMA busy_timeout").fetchone()[0] == 200
     blocker.close()
     store.close()
+
+
+def test_a_store_whose_directory_cannot_be_made_is_refused_clearly(tmp_path: Path) -> None:
+    """A store URL under a file (its directory cannot be created) is a PlexiLoggingError
+    naming the URL and the fix, not a bare OSError."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    url = f"sqlite:///{blocker / 'sub' / 'store.db'}"
+    with pytest.raises(PlexiLoggingError, match=r"cannot create the directory.*writable"):
+        SQLiteStore(url)

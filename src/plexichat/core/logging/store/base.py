@@ -55,6 +55,7 @@ __all__ = [
     "micros_to_iso",
     "object_line",
     "open_store",
+    "position_stream",
     "record_from_event",
     "raw_page",
     "record_from_line",
@@ -227,6 +228,18 @@ def record_from_event(
         security_severity=rank,
         doc=doc,
     )
+
+
+def position_stream(key: str) -> str | None:
+    """The stream of an indexer position key (``prefix.stream.000001``, maybe with a
+    ``!done`` mark), None for another kind of key.
+
+    Example:
+        >>> position_stream("plexichat.host-12-ab3f.000002!done")
+        'host-12-ab3f'
+    """
+    parts = key.partition("!")[0].rsplit(".", 2)
+    return parts[1] if len(parts) == 3 and parts[2].isdigit() else None
 
 
 def record_from_line(raw: bytes, *, stream: str = "", seq: int = 0) -> StoredRecord | None:
@@ -407,7 +420,12 @@ class LogStore(Protocol):
         """Counts per level, category and logger, time range and storage size."""
 
     def clear(self) -> None:
-        """Delete every record and position (before a reindex)."""
+        """Delete every record and position."""
+
+    def delete_streams(self, streams: Sequence[str]) -> int:
+        """Delete the records of ``streams`` and the saved positions of their segments (a
+        reindex of one log directory: other streams, of other hosts or imported, stay).
+        Returns records deleted."""
 
     def apply_retention(
         self, rules: RetentionRules, now: float | None = None, dry_run: bool = False

@@ -51,6 +51,7 @@ from .base import (
     check_tail,
     entry_page,
     micros_to_iso,
+    position_stream,
     raw_page,
     to_micros,
 )
@@ -72,6 +73,8 @@ _PARTITIONS = """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = 
 _MOVE = """WITH m AS (DELETE FROM {} WHERE ts >= %s AND ts < %s
     RETURNING *) INSERT INTO {} SELECT * FROM m"""
 _TABLES = ("plexichat_records", "plexichat_fields")  # partitioned alike, by month
+_STREAM_ROWS = "SELECT ts, id FROM plexichat_records WHERE stream = ANY(%s) LIMIT %s"
+_CHUNK = 5000
 _UPSERT = """INSERT INTO plexichat_positions (key, "offset")
     SELECT * FROM unnest(%s::text[], %s::bigint[])
     ON CONFLICT (key) DO UPDATE SET "offset" = EXCLUDED."offset" """
@@ -490,6 +493,23 @@ class PostgresStore:
                 out[groups[grouping]][name] = n
         out["storage_bytes"] = int(size)
         return out
+
+    def delete_streams(self, streams: Sequence[str]) -> int:
+        """Delete the records of ``streams`` (their field rows too) and their segments'
+        positions, positions first; records in chunks of their own transactions. Returns
+        records deleted."""
+        wanted = sorted(set(streams))
+        if not wanted:
+            return 0
+        deleted = 0
+        with self._connection() as conn:
+            with conn.transaction():
+                keys = conn.execute("SELECT key FROM plexichat_positions").fetchall()
+                doomed = [k for (k,) in keys if position_stream(k) in set(wanted)]
+                conn.execute("DELETE FROM plexichat_positions WHERE key = ANY(%s)", [doomed])
+            while rows := conn.execute(_STREAM_ROWS, [wanted, _CHUNK]).fetchall():
+                deleted += write.delete_rows(conn, rows)
+        return deleted
 
     def clear(self) -> None:
         """Delete every record and position (before a reindex)."""

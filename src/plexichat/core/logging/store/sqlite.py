@@ -41,6 +41,7 @@ from .base import (
     decode_cursor,
     entry_page,
     micros_to_iso,
+    position_stream,
     raw_page,
 )
 
@@ -73,6 +74,11 @@ _INSERT = (
 _INDEX_NEW = (
     "INSERT INTO records_text (rowid, message, logger, attrs) "
     "SELECT tid, message, logger, attrs FROM records WHERE id > ?"
+)
+_POSITION_KEYS = "SELECT key FROM file_positions"
+_DELETE_STREAM = (
+    "DELETE FROM records WHERE tid IN "
+    "(SELECT tid FROM records WHERE stream = ? ORDER BY tid LIMIT ?)"
 )
 _LAST_ID = "SELECT coalesce(max(value), 0) FROM counters WHERE name = 'last_id'"
 _SAVE_LAST_ID = (
@@ -112,7 +118,13 @@ class SQLiteStore:
             os.close(fd)
             path = Path(name)
             weakref.finalize(self, _remove_files, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PlexiLoggingError(
+                f"cannot create the directory of the SQLite store {url!r}: {exc.strerror or exc}"
+                "; give a store URL in a writable directory"
+            ) from exc
         self.path: Path = path
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -265,6 +277,26 @@ class SQLiteStore:
             conn.execute("INSERT INTO records_text (records_text) VALUES ('delete-all')")
             conn.execute("DELETE FROM file_positions")
             conn.execute(DELETE_TRIGGER)
+
+    def delete_streams(self, streams: Sequence[str]) -> int:
+        """Delete the records of ``streams`` and their segments' positions (positions first:
+        a crash half-way leaves records that the next pass finds stored already). Records go
+        in chunks, one statement each in key order (see ``retention._SQLITE_DELETE``), so
+        writers get the lock between chunks. Returns records deleted."""
+        wanted = set(streams)
+        if not wanted:
+            return 0
+        with self._transaction() as conn:
+            keys = [k for (k,) in conn.execute(_POSITION_KEYS) if position_stream(k) in wanted]
+            conn.executemany("DELETE FROM file_positions WHERE key = ?", [(k,) for k in keys])
+        deleted = 0
+        for stream in sorted(wanted):
+            done = _BATCH
+            while done == _BATCH:
+                with self._transaction() as conn:
+                    done = conn.execute(_DELETE_STREAM, (stream, _BATCH)).rowcount
+                deleted += done
+        return deleted
 
     def apply_retention(
         self, rules: RetentionRules, now: float | None = None, dry_run: bool = False
