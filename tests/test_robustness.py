@@ -315,6 +315,35 @@ def test_console_escapes_control_characters() -> None:
     )
 
 
+def test_compression_is_durable_before_the_plain_segment_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compressed data is fsynced before its rename, and the directory after it, before
+    the plain segment is removed: a power loss leaves one whole copy, never none."""
+    path = tmp_path / "plexichat.h-1-abcdef.000001.jsonl"
+    path.write_bytes(b'{"m":1}\n' * 1000)
+    events: list[str] = []
+    real_fsync, real_replace, real_unlink = os.fsync, os.replace, Path.unlink
+
+    def fsync(fd: int) -> None:
+        events.append("fsync dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync file")
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        events.append("rename")
+        real_replace(src, dst)
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        events.append(f"unlink {self.suffix}")
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    compress_segment(path, "gzip")
+    assert events == ["fsync file", "rename", "fsync dir", "unlink .jsonl"]
+
+
 def test_compressed_file_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:
     """Compression keeps the segment's permissions and leaves no temporary file."""
     path = tmp_path / "plexichat.h-1-abcdef.000001.jsonl"

@@ -83,14 +83,31 @@ def _compress(path: Path, method: str) -> Path:
 
                 with zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as dst:
                     _copy(src, dst)
+            raw.flush()
+            os.fsync(raw.fileno())  # on disk before the plain segment goes (power loss)
         os.chmod(tmp, st.st_mode & 0o777)
         os.utime(tmp, (st.st_atime, st.st_mtime))
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _sync_directory(path.parent)  # the new name is durable before the old one is removed
     path.unlink(missing_ok=True)
     return final
+
+
+def _sync_directory(directory: Path) -> None:
+    """fsync a directory, so a rename in it survives a power loss (where the OS allows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # not supported here (some file systems, Windows)
+    finally:
+        os.close(fd)
 
 
 def _copy(src: Any, dst: Any) -> None:
