@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from plexichat.core.logging.integrity import verify_directory
 from plexichat.core.logging.integrity._keys import HostKeys
@@ -128,6 +129,23 @@ def test_a_segment_kept_by_retention_is_still_verified(tmp_path: Path) -> None:
     kept.unlink()
     report = verify(log_dir, key)
     assert report.ok, report.findings
+
+
+def test_a_segment_another_process_pruned_first_is_passed_over_quietly(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Two processes' retention race for one segment: the loser finds it gone. That is no
+    failure to report (the winner announced it), and the directory still verifies."""
+    from plexichat.core.logging.integrity import announce_prune
+
+    log_dir, key = sealed_dir(tmp_path, 40, offline_key=False)
+    first = segments(log_dir)[0]
+    assert announce_prune(log_dir, first)  # the winner
+    first.unlink()
+    capfd.readouterr()
+    assert not announce_prune(log_dir, first)  # the loser
+    assert "prune" not in capfd.readouterr().err
+    assert verify(log_dir, key).ok
 
 
 def test_public_key_mode_rejects_lines_after_the_close(tmp_path: Path) -> None:

@@ -62,6 +62,8 @@ def announce_prune(log_dir: Path, path: Path, key_dir: Path | None = None) -> bo
         HostKeys(Path(log_dir), key_dir).record_prune(
             seg.stream, file, seq, head.hex(), epoch, public
         )
+    except FileNotFoundError:  # deleted meanwhile by another process's retention, which
+        return False  # announced it (it held the segment's claim while it did)
     except Exception as exc:  # noqa: BLE001 - any damage (zlib/zstd too): report, go on
         error_reporter.report(
             "prune", f"cannot sign the prune announcement for {Path(path).name}: {exc}"
