@@ -3,13 +3,15 @@
 Commands: ``tail`` (merge and follow a log directory), ``index`` / ``reindex`` / ``import`` /
 ``query`` (the log store), ``keys`` / ``verify`` (tamper evidence), ``config show`` /
 ``config validate``, ``serve`` / ``token`` (the log server) and ``demo``.
-Exit codes: 0 success, 1 a check failed, 2 usage error.
+Exit codes: 0 success, 1 a check failed (or a store or file could not be used), 2 usage
+error. No command ends with a traceback for a project error: it is printed as one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +26,8 @@ from ._cli import (
     store_cmd,
     tail,
 )
+from ._core.errors import ConfigError, PlexiLoggingError
+from .store.search import QuerySyntaxError
 
 __all__ = ["build_parser", "main"]
 
@@ -63,6 +67,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
         return 0
+    except (PlexiLoggingError, sqlite3.DatabaseError) as exc:  # last resort: see _report
+        return _report(args, exc)
+
+
+def _report(args: argparse.Namespace, exc: Exception) -> int:
+    """Print a project (or store) error no command handled as one line, never a traceback;
+    returns 2 for a usage error, else 1."""
+    usage = isinstance(exc, ConfigError | QuerySyntaxError)
+    store = getattr(args, "store", None)
+    if usage or not isinstance(store, str):
+        message = store_cmd.one_line(str(exc))
+    else:
+        message = store_cmd.describe_store_error(store, exc)
+    print(f"plexichat-logs {args.command}: {message}", file=sys.stderr)
+    return 2 if usage else 1
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from .._core.errors import ConfigError
 from ..store.base import LogQuery, LogStore
 from ..store.export import FORMATS, MANIFEST_SUFFIX, ExportReport, export_records
 from ..store.search import QuerySyntaxError
-from ._filters import add_filter_args, query_from_args
-from .store_cmd import _fail, _setup
+from ._filters import add_filter_args
+from .store_cmd import STORE_ERRORS, _fail, checked_query, open_located, store_error
 
 __all__ = ["register", "run_export"]
 
@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
 
 def _query(args: argparse.Namespace) -> LogQuery:
     """The LogQuery the filter flags describe (the same flags as ``query``)."""
-    return query_from_args(args, order="desc" if args.desc else "asc")
+    return checked_query(args, order="desc" if args.desc else "asc")
 
 
 def _usage(args: argparse.Namespace) -> str | None:
@@ -99,19 +99,24 @@ def _export(args: argparse.Namespace, store: LogStore, query: LogQuery) -> Expor
 
 
 def run_export(args: argparse.Namespace) -> int:
-    """Export; exit 2 on bad filters or options, 1 when the file cannot be written."""
+    """Export; exit 2 on bad filters or options, 1 when the store cannot be read or the file
+    cannot be written."""
     problem = _usage(args)
     if problem:
         return _fail("export", problem)
     try:
         query = _query(args)
-        _, store = _setup(args, args.dir)
+        store = open_located(args, args.dir, "export")
     except (QuerySyntaxError, ConfigError, ValueError) as exc:
         return _fail("export", str(exc))
+    if isinstance(store, int):
+        return store
     try:
         report = _export(args, store, query)
     except (QuerySyntaxError, ValueError) as exc:
         return _fail("export", str(exc))
+    except STORE_ERRORS as exc:
+        return store_error("export", store.url, exc)
     except FileExistsError:
         return _fail("export", f"{args.output!r} exists: pass --force to overwrite it")
     except BrokenPipeError:

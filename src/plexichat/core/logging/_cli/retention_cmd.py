@@ -19,6 +19,7 @@ from .._config.units import format_size
 from .._core.errors import ConfigError, PlexiLoggingError
 from ..store.base import LogStore, open_store
 from ..store.retention import FilesReport, RetentionRules, describe_age, files_retention
+from .store_cmd import OPEN_ERRORS, STORE_ERRORS, describe_store_error, one_line
 
 
 def register(sub: Any) -> None:
@@ -83,8 +84,8 @@ def run_apply(args: argparse.Namespace) -> int:
             store = open_store(url)
         except ConfigError as exc:
             return _fail(str(exc))
-        except PlexiLoggingError as exc:
-            return _fail(str(exc), 1)
+        except OPEN_ERRORS as exc:
+            return _fail(describe_store_error(url, exc), 1)
     verb = "would delete" if args.dry_run else "deleted"
     if args.dry_run:
         print("dry run: nothing is deleted")
@@ -99,9 +100,12 @@ def run_apply(args: argparse.Namespace) -> int:
         if store is None:
             print(f"store {redact_url(url)}: no store yet, nothing to do")
             return 0
-        counts = store.apply_retention(rules, dry_run=args.dry_run)
+        try:
+            counts = store.apply_retention(rules, dry_run=args.dry_run)
+        except STORE_ERRORS as exc:
+            return _fail(describe_store_error(url, exc), 1)
     except PlexiLoggingError as exc:
-        return _fail(str(exc), 1)
+        return _fail(one_line(str(exc)), 1)
     finally:
         if store is not None:
             store.close()

@@ -7,17 +7,19 @@ Every command defaults to the configured log directory (``PLEXICHAT_LOG_DIRECTOR
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .._config.model import embedded_store_url, redact_url
 from .._config.sources import resolve
 from .._config.units import parse_duration
-from .._core.errors import ConfigError
+from .._core.errors import ConfigError, PlexiLoggingError
 from ..sinks.console import ConsoleRenderer, use_color
-from ..store.base import LogStore, open_store
-from ..store.importer import import_file
+from ..store.base import LogQuery, LogStore, open_store, to_micros
+from ..store.importer import ImportReport, import_file
 from ..store.indexer import Indexer, IndexReport
 from ..store.search import QuerySyntaxError
 from ..store.stats import window_stats
@@ -80,9 +82,126 @@ def _fail(command: str, message: str) -> int:
     return 2
 
 
-def _setup(args: argparse.Namespace, directory: str | None) -> tuple[Path, LogStore]:
-    log_dir, url = _locate(args, directory)
-    return log_dir, open_store(url)
+STORE_ERRORS: tuple[type[Exception], ...] = (PlexiLoggingError, sqlite3.DatabaseError)
+"""What using an opened store raises when it cannot be used (a damaged SQLite file raises
+sqlite3.DatabaseError from the middle of a query)."""
+OPEN_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
+"""What opening a store raises when it cannot be opened (OSError: its directory)."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and runs of blanks as single spaces."""
+    return " ".join(text.split())
+
+
+def describe_store_error(url: str, exc: BaseException) -> str:
+    """One line saying why the store at ``url`` cannot be used and what to do about it.
+
+    Args:
+        url: the store URL the command used (its password is never shown).
+        exc: what opening or using the store raised (a PlexiLoggingError or an OSError).
+    """
+    shown = redact_url(url)
+    cause = exc if isinstance(exc, OSError | sqlite3.Error) else exc.__cause__
+    path = (
+        Path(url.removeprefix("sqlite:///")).expanduser() if url.startswith("sqlite:///") else None
+    )
+    if isinstance(cause, OSError):
+        return (
+            f"cannot open the log store {shown}: {cause.strerror or cause}: give a store URL "
+            "in a directory you can write to, e.g. --store sqlite:///path/to/store.db"
+        )
+    if path is not None and path.is_dir():
+        return (
+            f"the log store {shown} is a directory, not a store file: give the path of a "
+            f"file, e.g. --store sqlite:///{path / 'plexichat-store.db'}"
+        )
+    if isinstance(cause, sqlite3.DatabaseError) and not isinstance(cause, sqlite3.OperationalError):
+        return (
+            f"the log store {shown} is damaged or not a log store ({cause}): move the file "
+            "away (or delete it) and run `plexichat-logs reindex` to rebuild it from the log "
+            "files"
+        )
+    if isinstance(cause, sqlite3.Error):
+        return (
+            f"cannot use the log store {shown} ({cause}): check that the file can be read "
+            "and written, or move it away (or delete it) and run `plexichat-logs reindex` to "
+            "rebuild it from the log files"
+        )
+    message = one_line(str(exc).replace(url, shown))
+    return message if shown in message else f"log store {shown}: {message}"
+
+
+def store_error(command: str, url: str, exc: BaseException) -> int:
+    """Print :func:`describe_store_error` on stderr; returns exit status 1."""
+    print(f"plexichat-logs {command}: {describe_store_error(url, exc)}", file=sys.stderr)
+    return 1
+
+
+_FIRST_US = -62135596800 * 1_000_000
+"""0001-01-01T00:00:00Z in microseconds since the epoch: the earliest time a store holds."""
+
+
+def _check_reach(flag: str, text: str, seconds: float) -> None:
+    """Raise QuerySyntaxError when ``seconds`` back from now is before the year 1."""
+    if (time.time() - seconds) * 1_000_000 < _FIRST_US:
+        raise QuerySyntaxError(
+            f"{flag} {text!r} reaches back before the year 1: give a shorter duration, e.g. 30 days"
+        )
+
+
+def checked_query(
+    args: argparse.Namespace,
+    *,
+    order: Literal["desc", "asc"],
+    limit: int = 100,
+    cursor: str | None = None,
+) -> LogQuery:
+    """The LogQuery of the filter flags; a bad --start, --end or --since is named as typed.
+
+    Raises:
+        QuerySyntaxError: naming the bad flag, the text given and what it takes.
+    """
+    for flag in ("start", "end"):
+        text = getattr(args, flag, None)
+        if text is None:
+            continue
+        try:
+            to_micros(text)
+        except QuerySyntaxError:
+            raise QuerySyntaxError(
+                f"--{flag} {text!r} is not a time: use ISO-8601 such as 2024-01-31T23:59:59Z "
+                "(the years 1..9999 once in UTC)"
+            ) from None
+    since = getattr(args, "since", None)
+    if since:
+        try:
+            seconds = parse_duration(since)
+        except ValueError:
+            seconds = None  # query_from_args names the flag and the text
+        if seconds is not None:
+            _check_reach("--since", since, seconds)
+    return query_from_args(args, order=order, limit=limit, cursor=cursor)
+
+
+def open_or_status(url: str, command: str) -> LogStore | int:
+    """The store at ``url``, or the exit status after saying why it cannot be opened
+    (2: a bad URL, 1: a store that cannot be opened or used)."""
+    try:
+        return open_store(url)
+    except (ConfigError, QuerySyntaxError) as exc:
+        return _fail(command, str(exc))
+    except OPEN_ERRORS as exc:
+        return store_error(command, url, exc)
+
+
+def open_located(args: argparse.Namespace, directory: str | None, command: str) -> LogStore | int:
+    """:func:`open_or_status` of the store :func:`_locate` finds.
+
+    Raises:
+        ConfigError: the configuration is invalid.
+    """
+    return open_or_status(_locate(args, directory)[1], command)
 
 
 def _locate(args: argparse.Namespace, directory: str | None) -> tuple[Path, str]:
@@ -95,18 +214,20 @@ def _locate(args: argparse.Namespace, directory: str | None) -> tuple[Path, str]
 
 
 def _indexer(args: argparse.Namespace, command: str) -> Indexer | int:
-    """The indexer of the command's directory and store, or the exit status of a usage error.
+    """The indexer of the command's directory and store, or the exit status once the reason
+    it has none is printed (2: a usage error, 1: a store that cannot be opened).
 
     The directory is checked before the store is opened: opening an embedded store creates
     its directory, which would make a mistyped directory look valid.
     """
     try:
         log_dir, url = _locate(args, args.directory)
-        if not log_dir.is_dir():
-            return _fail(command, f"{str(log_dir)!r} is not a directory")
-        return Indexer(log_dir, open_store(url))
-    except (ConfigError, QuerySyntaxError) as exc:
+    except ConfigError as exc:
         return _fail(command, str(exc))
+    if not log_dir.is_dir():
+        return _fail(command, f"{str(log_dir)!r} is not a directory")
+    store = open_or_status(url, command)
+    return store if isinstance(store, int) else Indexer(log_dir, store)
 
 
 def _print_report(report: IndexReport, store: LogStore) -> None:
@@ -135,6 +256,8 @@ def run_index(args: argparse.Namespace) -> int:
             )
         else:
             _print_report(indexer.run_once(), store)
+    except STORE_ERRORS as exc:
+        return store_error("index", store.url, exc)
     finally:
         store.close()
     return 0
@@ -147,17 +270,35 @@ def run_reindex(args: argparse.Namespace) -> int:
         return indexer
     try:
         _print_report(indexer.reindex(), indexer.store)
+    except STORE_ERRORS as exc:
+        return store_error("reindex", indexer.store.url, exc)
     finally:
         indexer.store.close()
     return 0
 
 
+def _import_summary(name: str, report: ImportReport, store: LogStore) -> str:
+    """``app.jsonl: imported 600 records into URL (1000 already stored, 0 malformed ...)``."""
+    counts = [f"{report.duplicates} already stored", f"{report.malformed} malformed lines skipped"]
+    if report.oversized:
+        counts.append(f"{report.oversized} oversized lines skipped")
+    if report.control_lines:
+        counts.append(f"{report.control_lines} integrity control lines skipped")
+    return (
+        f"{name}: imported {report.records} records into {redact_url(store.url)} "
+        f"({', '.join(counts)})"
+    )
+
+
 def run_import(args: argparse.Namespace) -> int:
-    """Import files; exit 1 when a file could not be read."""
+    """Import files; exit 1 when a file could not be read (or the store not used)."""
     try:
-        _, store = _setup(args, None)
-    except (ConfigError, QuerySyntaxError) as exc:
+        store = open_located(args, None, "import")
+    except ConfigError as exc:
         return _fail("import", str(exc))
+    if isinstance(store, int):
+        return store
+    url = store.url
     status = 0
     try:
         for name in args.files:
@@ -167,9 +308,14 @@ def run_import(args: argparse.Namespace) -> int:
                 print(f"{name}: cannot read: {exc.strerror or exc}", file=sys.stderr)
                 status = 1
                 continue
-            print(f"{name}: imported {report.records} records into {redact_url(store.url)}")
+            print(_import_summary(name, report, store))
             for warning in report.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
+            if report.error is not None:
+                print(f"error: {report.error}", file=sys.stderr)
+                status = 1
+    except STORE_ERRORS as exc:
+        return store_error("import", url, exc)
     finally:
         store.close()
     return status
@@ -178,16 +324,21 @@ def run_import(args: argparse.Namespace) -> int:
 def run_query(args: argparse.Namespace) -> int:
     """Print one page of matching records (console format, or JSON lines)."""
     try:
-        query = query_from_args(
+        query = checked_query(
             args, order="asc" if args.asc else "desc", limit=args.limit, cursor=args.cursor
         )
-        _, store = _setup(args, args.dir)
+        store = open_located(args, args.dir, "query")
     except (QuerySyntaxError, ConfigError, ValueError) as exc:
         return _fail("query", str(exc))
+    if isinstance(store, int):
+        return store
+    url = store.url
     try:
         page = store.query(query)
     except QuerySyntaxError as exc:
         return _fail("query", str(exc))
+    except STORE_ERRORS as exc:
+        return store_error("query", url, exc)
     finally:
         store.close()
     renderer = ConsoleRenderer(color=use_color(sys.stdout), show_context=True)
@@ -210,12 +361,20 @@ def run_stats(args: argparse.Namespace) -> int:
         window = parse_duration(args.window)
         if window is None:
             raise ValueError(f"--window {args.window!r}: give a duration such as 1h")
-        log_dir, store = _setup(args, args.dir)
+        _check_reach("--window", args.window, window)
+        log_dir, url = _locate(args, args.dir)
     except (QuerySyntaxError, ConfigError, ValueError) as exc:
         return _fail("stats", str(exc))
+    store = open_or_status(url, "stats")
+    if isinstance(store, int):
+        return store
     try:
         overall = store.stats()
         recent = window_stats(store, window=window, bucket=args.bucket, top=args.top)
+    except QuerySyntaxError as exc:
+        return _fail("stats", str(exc))
+    except STORE_ERRORS as exc:
+        return store_error("stats", url, exc)
     finally:
         store.close()
     doc: dict[str, Any] = {

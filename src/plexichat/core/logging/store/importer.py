@@ -1,25 +1,34 @@
 """Import foreign JSON-lines logs into a store, mapping their fields to the record schema.
 
-Recognized shapes: PlexiChat's own records, structlog (``event``), loguru
-``serialize=True`` (``text`` + ``record``), python-json-logger (``levelname``, ``asctime``)
-and plain ``timestamp``/``level``/``message`` lines. Unusable lines are counted, never fatal.
+Recognized shapes: PlexiChat's own records (stored as they are), structlog (``event``),
+loguru ``serialize=True`` (``text`` + ``record``), python-json-logger (``levelname``,
+``asctime``) and plain ``timestamp``/``level``/``message`` lines. Unusable lines are
+counted, never fatal.
+
+A file is identified by its content, not its name: its records form the stream
+``import-<hash of its first line>`` with the line numbers as sequence numbers. The same
+file imported again (renamed, compressed by logrotate, or grown since) adds only the lines
+not stored yet; a file with another first line is another stream. PlexiChat's own records
+keep their stream and sequence number, so a segment the indexer already stored adds
+nothing, and its integrity control lines are skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .._core.clock import iso_utc
 from .._core.levels import LogLevel
+from ..integrity._format import CONTROL_PREFIX
 from ..sinks.segments import open_segment
-from .base import LogStore, StoredRecord, record_from_event
+from ._pages import MAX_ROW_ID
+from .base import LogStore, StoredRecord, record_from_event, record_from_line
 
 __all__ = ["ImportReport", "import_file", "map_foreign"]
 
@@ -30,24 +39,67 @@ _LEVEL_KEYS = ("level", "levelname", "severity", "log.level", "lvl")
 _MESSAGE_KEYS = ("message", "msg", "event", "text")
 _LOGGER_KEYS = ("logger", "name", "logger_name")
 _SKIP = {"module", "function", "funcName", "lineno", "line", "category", "context", "metadata"}
+_NATIVE_KEYS = ("timestamp", "level", "category", "message", "stream", "seq")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_FIRST_US = -62135596800 * 1_000_000  # 0001-01-01T00:00:00Z
+_END_US = 253402300800 * 1_000_000  # 10000-01-01T00:00:00Z, just after the year 9999
+_UNITS = ((1e11, 1), (1e14, 1e3), (1e17, 1e6), (1e20, 1e9))
+"""Numeric timestamps: up to 1e11 (the year 5138) seconds, then milliseconds, microseconds
+and nanoseconds; anything larger is not a timestamp."""
 
 
 @dataclass
 class ImportReport:
-    """What an import did: records stored, lines skipped and why."""
+    """What an import did: records stored, lines skipped and why.
+
+    Attributes:
+        records: records stored by this import.
+        duplicates: records already in the store (imported before, or indexed).
+        malformed: lines that are not log records (not JSON objects, or without a usable
+            timestamp).
+        oversized: lines longer than :data:`MAX_LINE`.
+        unknown_levels: records stored whose level name is not a PlexiChat level.
+        control_lines: integrity control lines of PlexiChat segments (skipped).
+        stream: the stream of the file's foreign records (``import-<hash>``), None for a
+            file without a non-blank line.
+        error: why reading stopped before the end of the file (a damaged compressed
+            file); the records read before it are stored.
+        warnings: human-readable notes on the above.
+    """
 
     records: int = 0
     duplicates: int = 0
     malformed: int = 0
     oversized: int = 0
     unknown_levels: int = 0
+    control_lines: int = 0
+    stream: str | None = None
+    error: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+def _epoch_iso(value: float) -> str | None:
+    """A number of seconds, ms, us or ns since the epoch as ISO-8601, None when it is not
+    a time in the years 1..9999."""
+    for bound, per_second in _UNITS:
+        if abs(value) <= bound:  # False for NaN
+            return _micros_iso(round(value * 1_000_000 / per_second))
+    return None
+
+
+def _micros_iso(us: int) -> str | None:
+    """Microseconds since the epoch as ISO-8601 with milliseconds (the writer's format),
+    None outside the years 1..9999."""
+    if not _FIRST_US <= us < _END_US:
+        return None
+    moment = _EPOCH + timedelta(milliseconds=us // 1000)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _timestamp(value: object) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else float(value)  # milliseconds or seconds
-        return iso_utc(seconds)
+        return _epoch_iso(value)
     if isinstance(value, Mapping):  # loguru: {"repr": ..., "timestamp": 1705314645.123}
         return _timestamp(value.get("timestamp"))
     if not isinstance(value, str) or not value.strip():
@@ -59,7 +111,7 @@ def _timestamp(value: object) -> str | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return iso_utc(dt.timestamp())
+    return _micros_iso((dt - _EPOCH) // _MICROSECOND)
 
 
 def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -70,7 +122,11 @@ def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 def map_foreign(data: Mapping[str, Any]) -> tuple[dict[str, Any] | None, bool]:
-    """Map one foreign record to the PlexiChat schema; returns (event or None, level known)."""
+    """Map one foreign record to the PlexiChat schema; returns (event or None, level known).
+
+    The event is None when the record has no timestamp in the years 1..9999 (an ISO-8601
+    text, or a number of seconds, milliseconds, microseconds or nanoseconds since the epoch).
+    """
     if "record" in data and isinstance(data["record"], Mapping) and "text" in data:
         rec = data["record"]  # loguru serialize=True
         level = rec.get("level", {})
@@ -114,59 +170,125 @@ def map_foreign(data: Mapping[str, Any]) -> tuple[dict[str, Any] | None, bool]:
     return event, known
 
 
-def _lines(path: Path) -> Iterator[bytes]:
-    with open_segment(path) as fh:  # plain, .gz or .zst
-        yield from fh
+def _is_native(data: Mapping[str, Any]) -> bool:
+    """Whether a line is a PlexiChat record: the native fields, its own stream and seq."""
+    if not all(key in data for key in _NATIVE_KEYS):
+        return False
+    stream, seq = data["stream"], data["seq"]
+    return (
+        isinstance(stream, str)
+        and bool(stream)
+        and isinstance(seq, int)
+        and not isinstance(seq, bool)
+        and 0 <= seq <= MAX_ROW_ID
+        and isinstance(data["timestamp"], str)
+    )
+
+
+def _import_stream(first_line: bytes) -> str:
+    """The stream of an imported file's records, from its first non-blank line.
+
+    The same content under another name, compressed, or grown since has the same stream.
+    """
+    return "import-" + hashlib.sha256(first_line.strip()).hexdigest()[:16]
+
+
+@dataclass
+class _Import:
+    """The state of one file's import: the batch not stored yet and the report."""
+
+    store: LogStore
+    report: ImportReport = field(default_factory=ImportReport)
+    batch: list[StoredRecord] = field(default_factory=list)
+
+    def line(self, number: int, raw: bytes) -> None:
+        """Count or queue one line (never raises for the line's content)."""
+        report = self.report
+        if report.stream is None:
+            if not raw.strip():
+                report.malformed += 1
+                return
+            report.stream = _import_stream(raw)
+        if raw.startswith(CONTROL_PREFIX):  # integrity header, checkpoint, announced loss
+            report.control_lines += 1
+            return
+        if len(raw) > MAX_LINE:
+            report.oversized += 1
+            return
+        try:
+            record = self._record(number, raw, report.stream)
+        except (ValueError, TypeError, ArithmeticError):  # orjson errors are ValueError/TypeError
+            record = None
+        if record is None:
+            report.malformed += 1
+            return
+        self.batch.append(record)
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def _record(self, number: int, raw: bytes, stream: str) -> StoredRecord | None:
+        data = orjson.loads(raw)
+        if not isinstance(data, dict):
+            return None
+        if _is_native(data):  # PlexiChat's own line: its stream, seq and raw line as they are
+            return record_from_line(raw)
+        event, known = map_foreign(data)
+        if event is None:
+            return None
+        record = record_from_event(event, stream=stream, seq=number)
+        if not known:
+            self.report.unknown_levels += 1
+        return record
+
+    def flush(self) -> None:
+        """Store the batch; records already stored count as duplicates."""
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        inserted = self.store.append(batch)
+        self.report.records += inserted
+        self.report.duplicates += len(batch) - inserted
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged plain, ``.gz`` or ``.zst`` file raises."""
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - zstandard is installed with the zstd extra
+        return (OSError, EOFError)
+    return (OSError, EOFError, zstandard.ZstdError)
 
 
 def import_file(path: str | Path, store: LogStore) -> ImportReport:
     """Import one JSON-lines file (optionally ``.gz`` or ``.zst``); importing it again adds nothing.
 
+    A line that is not a usable record (not JSON, no timestamp in the years 1..9999, too
+    long) is counted and skipped; the import goes on. A read error in the middle of the
+    file (a damaged ``.gz``) ends the import of the file: the records before it are stored
+    and :attr:`ImportReport.error` says why it stopped.
+
     Raises:
-        OSError: the file cannot be read.
+        OSError: the file cannot be opened.
     """
     path = Path(path)
-    stream = "import-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-    report = ImportReport()
-    batch: list[StoredRecord] = []
-    for number, raw in enumerate(_lines(path), 1):
-        if len(raw) > MAX_LINE:
-            report.oversized += 1
-            continue
+    job = _Import(store)
+    report = job.report
+    number = 0
+    with open_segment(path) as fh:
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            report.malformed += 1
-            continue
-        if not isinstance(data, dict):
-            report.malformed += 1
-            continue
-        event, known = map_foreign(data)
-        if event is None:
-            report.malformed += 1
-            continue
-        if not known:
-            report.unknown_levels += 1
-        event["stream"], event["seq"] = stream, number
-        try:
-            batch.append(record_from_event(event))
-        except (ValueError, TypeError, OverflowError):
-            report.malformed += 1
-            continue
-        if len(batch) >= BATCH:
-            _flush(store, batch, report)
-            batch = []
-    _flush(store, batch, report)
+            for number, raw in enumerate(fh, 1):
+                job.line(number, raw)
+        except _read_errors() as exc:
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or exc
+            report.error = f"{path}: cannot read past line {number}: {reason}"
+        job.flush()
     if report.malformed:
-        report.warnings.append(f"{path}: {report.malformed} lines are not log records (skipped)")
+        report.warnings.append(
+            f"{path}: {report.malformed} lines are not log records (not JSON objects, or "
+            "without a timestamp in the years 1..9999): skipped"
+        )
+    if report.oversized:
+        report.warnings.append(f"{path}: {report.oversized} lines longer than {MAX_LINE} bytes")
     if report.unknown_levels:
         report.warnings.append(f"{path}: {report.unknown_levels} records have unknown levels")
     return report
-
-
-def _flush(store: LogStore, batch: list[StoredRecord], report: ImportReport) -> None:
-    if not batch:
-        return
-    inserted = store.append(batch)
-    report.records += inserted
-    report.duplicates += len(batch) - inserted
