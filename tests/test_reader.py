@@ -103,3 +103,34 @@ def test_text_segments_read_as_raw_lines(tmp_path: Path) -> None:
     (line,) = list(read_directory(tmp_path))
     assert line.record is None
     assert line.raw == b"[2024-01-15 10:30:45] [INFO    ] t: hello\n"
+
+
+def test_damaged_zst_segment_does_not_stop_tail_or_read(tmp_path: Path) -> None:
+    """A .zst segment of random bytes (zstd's own error type used to escape) is passed
+    over: read_directory, tail_lines and a follower still return every other line."""
+    import os
+
+    writer = SegmentWriter(tmp_path)
+    writer.write_batch([(20, _event(n)) for n in range(5)])
+    writer.close()
+    (tmp_path / "plexichat.aaa-1-abc.000001.jsonl.zst").write_bytes(os.urandom(300))
+    expected = [f"m{n}" for n in range(5)]
+    assert _messages(list(read_directory(tmp_path))) == expected
+    assert _messages(tail_lines(tmp_path, 10)) == expected
+    follower = StreamFollower(tmp_path)
+    follower.start_at_end()
+    assert follower.poll() == []
+
+
+def test_reader_skips_a_line_too_long_to_read_whole(tmp_path: Path) -> None:
+    """A line over the reader's limit (10 MiB) is skipped, the lines around it are read."""
+    writer = SegmentWriter(tmp_path)
+    writer.write_batch([(20, _event(1))])
+    writer.close()
+    assert writer.path is not None
+    with writer.path.open("ab") as fh:
+        fh.write(b'{"message":"' + b"x" * (10 * 1024 * 1024 + 10) + b'"}\n')
+        fh.write(_event(2) + b"\n")
+    lines = list(read_directory(tmp_path))
+    assert [len(line.raw) < 1024 for line in lines] == [True, True]
+    assert _messages(lines) == ["m1", "m2"]

@@ -131,7 +131,7 @@ def test_bad_lines_are_counted_and_skipped(tmp_path: Path, sqlite_store: LogStor
         fh.write(b"[1, 2, 3]\n")
         fh.write(b'{"no_timestamp": true}\n')
         fh.write(b'{"timestamp":"' + b"x" * (11 * 1024 * 1024) + b'"}\n')
-        fh.write(_event(2) + b"\n")
+        fh.write(_event(2)[:-1] + b',"seq":2}\n')
         fh.write(b'{"timestamp":"2024-01-15T10:00:03.000Z","mess')  # torn
     report = Indexer(logs, sqlite_store).run_once()
     assert report.records == 2
@@ -152,7 +152,7 @@ def test_two_directories_into_one_store(tmp_path: Path, sqlite_store: LogStore) 
 
 
 def test_reindex_rebuilds_from_the_files(tmp_path: Path, sqlite_store: LogStore) -> None:
-    """reindex clears the store and indexes every file again."""
+    """reindex indexes every file of the directory again."""
     logs = tmp_path / "logs"
     configure_logging(directory=logs, console_enabled=False, non_blocking=False)
     for i in range(5):

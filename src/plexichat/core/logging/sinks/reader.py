@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from ..integrity._format import CONTROL_PREFIX
-from .segments import Segment, compressed_successor, list_segments
+from .segments import OversizedLine, Segment, compressed_successor, list_segments
 from .segments import iter_lines as _iter_all_lines
 
 __all__ = ["Line", "StreamFollower", "read_directory", "tail_lines"]
@@ -43,9 +43,10 @@ class Line:
 
 def iter_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:
     """:func:`.segments.iter_lines` without the integrity control lines (headers,
-    checkpoints): what readers show and index are the records."""
+    checkpoints) and without lines too long to read whole (:class:`.segments.OversizedLine`):
+    what readers show and index are the records."""
     for end, raw in _iter_all_lines(path, offset):
-        if not raw.startswith(CONTROL_PREFIX):
+        if not raw.startswith(CONTROL_PREFIX) and not isinstance(raw, OversizedLine):
             yield end, raw
 
 
@@ -61,18 +62,33 @@ def _parse(raw: bytes, seg: Segment) -> Line:
     return Line(raw, record, seg)
 
 
+def _segment_lines(seg: Segment, offset: int = 0) -> Iterator[tuple[int, Line, Segment]]:
+    """``(end, line, segment read)`` for each line of a segment after ``offset``, finishing
+    from its compressed file when it was compressed meanwhile. A file that cannot be read,
+    or whose compressed data is damaged or cut off, ends where reading failed: readers
+    never raise for it."""
+    try:
+        for end, raw in iter_lines(seg.path, offset):
+            yield end, _parse(raw, seg), seg
+        return
+    except FileNotFoundError:  # compressed or deleted meanwhile: read the new name
+        pass
+    except (OSError, EOFError):  # unreadable, or a damaged compressed file: keep what was read
+        return
+    alt = compressed_successor(seg)
+    if alt is None:
+        return
+    try:
+        for end, raw in iter_lines(alt.path, offset):
+            yield end, _parse(raw, alt), alt
+    except (OSError, EOFError):
+        return
+
+
 def _stream_lines(segs: list[Segment]) -> Iterator[Line]:
     for seg in segs:
-        try:
-            for _, raw in iter_lines(seg.path):
-                yield _parse(raw, seg)
-        except FileNotFoundError:  # compressed or deleted meanwhile: read the new name
-            alt = compressed_successor(seg)
-            if alt is not None:
-                for _, raw in iter_lines(alt.path):
-                    yield _parse(raw, alt)
-        except (OSError, EOFError):  # a damaged compressed file: skip what cannot be read
-            continue
+        for _, line, _ in _segment_lines(seg):
+            yield line
 
 
 def read_directory(directory: Path, prefix: str | None = None) -> Iterator[Line]:
@@ -95,16 +111,10 @@ def _read_segment(seg: Segment) -> tuple[list[Line], Segment, int]:
     compressed meanwhile) and the offset after the last complete line."""
     lines: list[Line] = []
     end = 0
-    try:
-        for end, raw in iter_lines(seg.path):  # noqa: B007 - end is read after the loop
-            lines.append(_parse(raw, seg))
-    except FileNotFoundError:
-        alt = compressed_successor(seg)
-        if alt is not None:
-            return _read_segment(alt)
-    except (OSError, EOFError):  # a damaged compressed file: keep what could be read
-        pass
-    return lines, seg, end
+    read = seg
+    for end, line, read in _segment_lines(seg):  # noqa: B007 - end, read used after the loop
+        lines.append(line)
+    return lines, read, end
 
 
 @dataclass
@@ -151,8 +161,8 @@ class StreamFollower:
             try:
                 for end, _ in iter_lines(last.path):  # noqa: B007 - end is read after the loop
                     pass
-            except (OSError, EOFError):
-                end = 0
+            except (OSError, EOFError):  # unreadable or damaged: start after what was read
+                pass
             self._pos[stream] = _Position(last, end)
 
     def poll(self) -> list[Line]:
@@ -164,19 +174,10 @@ class StreamFollower:
                 if pos is not None and seg.index < pos.segment.index:
                     continue
                 offset = pos.offset if pos is not None and seg.index == pos.segment.index else 0
-                end = offset
-                try:
-                    for end, raw in iter_lines(seg.path, offset):  # noqa: B007 - end is read after the loop
-                        out.append(_parse(raw, seg))
-                except FileNotFoundError:
-                    alt = compressed_successor(seg)
-                    if alt is not None:
-                        for end, raw in iter_lines(alt.path, offset):  # noqa: B007 - end is read after the loop
-                            out.append(_parse(raw, alt))
-                        seg = alt
-                except (OSError, EOFError):
-                    pass
-                pos = _Position(seg, end)
+                end, read = offset, seg
+                for end, line, read in _segment_lines(seg, offset):  # noqa: B007 - used after the loop
+                    out.append(line)
+                pos = _Position(read, end)
                 self._pos[stream] = pos
         out.sort(key=lambda line: line.sort_key)
         return out

@@ -7,6 +7,7 @@ two processes ever write to the same file.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
@@ -14,12 +15,14 @@ import os
 import re
 import secrets
 import socket
+import stat
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import IO
+from typing import IO, Any
 
 fcntl: ModuleType | None
 try:
@@ -28,6 +31,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 __all__ = [
+    "MAX_LINE",
+    "OversizedLine",
     "Segment",
     "claim_segment",
     "compressed_successor",
@@ -109,12 +114,26 @@ class Segment:
 
 def scan_segments(directory: Path) -> list[Segment]:
     """Every segment file in ``directory`` (any prefix, plain and compressed), unordered;
-    an unreadable directory has none."""
+    an unreadable directory has none. Only regular files count: a symlink, FIFO, socket or
+    device named like a segment is passed over (reading one could hang or never end)."""
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return []
-    return [seg for entry in entries if (seg := Segment.parse(Path(entry.path))) is not None]
+    return [
+        seg
+        for entry in entries
+        if (seg := Segment.parse(Path(entry.path))) is not None and _regular(entry)
+    ]
+
+
+def _regular(entry: os.DirEntry[str]) -> bool:
+    """Whether a directory entry is a regular file itself: a FIFO, socket or device, or a
+    symlink (to anything: ``/dev/zero`` too) named like a segment is not one."""
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def list_segments(directory: Path, prefix: str | None = None) -> dict[str, list[Segment]]:
@@ -230,37 +249,225 @@ def stream_alive(stream: str) -> bool:
     return True
 
 
-def open_segment(path: Path) -> IO[bytes]:
-    """Open a segment for reading its decompressed bytes."""
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if path.name.endswith(".zst"):
+MAX_LINE = 10 * 1024 * 1024
+"""The longest line :func:`iter_lines` yields (newline included); longer ones come back as
+:class:`OversizedLine` markers, never held whole in memory."""
+
+_ZSTD_CHUNK = 1024  # compressed bytes per decompression step: at most ~32 MiB of output
+
+
+class OversizedLine(bytes):
+    """What :func:`iter_lines` yields for a line longer than its limit: the line's first
+    bytes only, with ``size`` the length of the whole line (newline included).
+
+    Readers skip it (the indexer counts it as ``oversized``); it never ends with a newline,
+    so it is never taken for a complete line.
+    """
+
+    size: int
+
+    def __new__(cls, head: bytes, size: int) -> OversizedLine:
+        """A marker holding ``head`` (the line's first bytes) for a line of ``size`` bytes."""
+        line = super().__new__(cls, head)
+        line.size = size
+        return line
+
+
+class _GzipRaw(io.RawIOBase):
+    """The decompressed bytes of a gzip file; damaged deflate data (``zlib.error``) raises
+    EOFError like a cut-off file does. Closing it closes the file too."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        self._gzip = gzip.GzipFile(filename="", mode="rb", fileobj=file)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self._gzip.readinto(buffer)
+        except zlib.error as exc:
+            raise EOFError(f"damaged gzip data: {exc}") from exc
+
+    def close(self) -> None:
+        try:
+            try:
+                self._gzip.close()
+            finally:
+                self._file.close()
+        finally:
+            super().close()
+
+
+class _ZstdRaw(io.RawIOBase):
+    """The decompressed bytes of a zstd file, every frame of it.
+
+    Damaged data (a ``zstandard.ZstdError``) and data cut off inside a frame raise EOFError,
+    as gzip does. Output is bounded per step (small input chunks), so a crafted file cannot
+    make one read allocate gigabytes. Closing it closes the file too.
+    """
+
+    def __init__(self, file: IO[bytes]) -> None:
         import zstandard
 
-        raw = open(path, "rb")  # noqa: SIM115 - closed with the reader
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader)
-    return open(path, "rb")
+        self._file = file
+        self._error: type[Exception] = zstandard.ZstdError
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame: Any = None  # the current frame's decompressor; None between frames
+        self._out = b""
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._pos >= len(self._out):
+            if not self._decompress():
+                return 0
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), len(self._out) - self._pos)
+        view[:n] = self._out[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def _decompress(self) -> bool:
+        """Decompress the next input chunk into ``_out``; False at the clean end of input."""
+        data = self._file.read(_ZSTD_CHUNK)
+        if not data:
+            if self._frame is not None:
+                raise EOFError("zstd data ends inside a frame: the file is cut off")
+            return False
+        parts: list[bytes] = []
+        while data:
+            if self._frame is None:
+                self._frame = self._dctx.decompressobj()
+            try:
+                parts.append(self._frame.decompress(data))
+            except self._error as exc:
+                raise EOFError(f"damaged zstd data: {exc}") from exc
+            data = b""
+            if self._frame.eof:  # the frame ended: what follows starts the next one
+                data = self._frame.unused_data
+                self._frame = None
+        self._out, self._pos = b"".join(parts), 0
+        return True
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            super().close()
 
 
-def iter_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:
+def _open_regular(path: Path) -> IO[bytes]:
+    """Open a regular file for reading, never through a symlink and never blocking on a
+    FIFO or device that took a segment's name (checked on the open file itself)."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags | nonblock)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(
+                errno.EINVAL,
+                f"not a regular file (mode {stat.filemode(mode)}); only regular files are "
+                "read as segments",
+                str(path),
+            )
+        if nonblock:
+            os.set_blocking(fd, True)
+        return open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_segment(path: Path, *, strict: bool = False) -> IO[bytes]:
+    """Open a segment for reading its decompressed bytes (plain, ``.gz`` or ``.zst``).
+
+    Args:
+        path: the file.
+        strict: read only a regular file, not through a symlink, and never block on a FIFO
+            or device named like a segment: what a file found in a log directory must be.
+            Without it any readable path is opened (a file to import may be a pipe).
+
+    Returns:
+        A binary reader of the decompressed bytes; closing it closes the file.
+
+    Raises:
+        OSError: the file cannot be opened, is not a regular file (``strict``), or is not
+            gzip data (``gzip.BadGzipFile``); reading ``.zst`` needs the zstandard package.
+        EOFError: while reading, when compressed data is damaged or cut off.
+    """
+    fh = _open_regular(path) if strict else open(path, "rb")  # noqa: SIM115 - caller closes
+    try:
+        if path.name.endswith(".gz"):
+            return io.BufferedReader(_GzipRaw(fh))
+        if path.name.endswith(".zst"):
+            try:
+                return io.BufferedReader(_ZstdRaw(fh))
+            except ImportError as exc:
+                raise OSError(
+                    errno.ENOTSUP,
+                    "reading .zst segments needs the zstandard package "
+                    "(pip install 'plexichat-logging[zstd]')",
+                    str(path),
+                ) from exc
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def iter_lines(
+    path: Path, offset: int = 0, *, max_line: int = MAX_LINE
+) -> Iterator[tuple[int, bytes]]:
     """Yield ``(end_offset, line)`` for each complete line of a segment after ``offset``.
 
     A last line without its newline (a crash mid-write, or a write still under way) is not
-    yielded; callers compare the final offset with the file's size to tell.
+    yielded; callers compare the final offset with the file's size to tell. A line longer
+    than ``max_line`` bytes is read in bounded pieces and yielded as an
+    :class:`OversizedLine` (its first bytes and its size), so a huge or endless line never
+    fills memory. Only regular files are read (see ``strict`` in :func:`open_segment`).
+
+    Raises:
+        OSError: the file cannot be opened or read.
+        EOFError: compressed data is damaged or cut off (lines before it were yielded).
     """
-    with open_segment(path) as fh:
+    with open_segment(path, strict=True) as fh:
         if offset:
             if path.suffix in (".jsonl", ".log"):
                 fh.seek(offset)
             else:
                 _skip(fh, offset)
         pos = offset
-        for line in fh:
+        while True:
+            line = fh.readline(max_line)
             if not line.endswith(b"\n"):
-                return
+                if len(line) < max_line:
+                    return  # the end: nothing, or a torn last line
+                rest = _skip_line(fh, max_line)
+                if rest is None:
+                    return  # an oversized torn last line
+                pos += len(line) + rest
+                yield pos, OversizedLine(line[:256], len(line) + rest)
+                continue
             pos += len(line)
             yield pos, line
+
+
+def _skip_line(fh: IO[bytes], chunk: int) -> int | None:
+    """Read past the rest of a line, ``chunk`` bytes at a time: its length (newline
+    included), or None when the input ends before the newline."""
+    count = 0
+    while True:
+        part = fh.readline(chunk)
+        count += len(part)
+        if part.endswith(b"\n"):
+            return count
+        if len(part) < chunk:
+            return None
 
 
 def _skip(fh: IO[bytes], count: int) -> None:
