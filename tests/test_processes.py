@@ -169,3 +169,38 @@ def test_exit_during_compression_leaves_no_partial_file(tmp_path: Path) -> None:
     (left,) = log_dir.glob("*.jsonl")
     assert [p.name for p in log_dir.iterdir()] == [left.name]
     assert len(left.read_bytes().splitlines()) == 150_000
+
+
+def test_a_fork_never_inherits_the_key_directory_lock(tmp_path: Path) -> None:
+    """A thread holds the key directory's lock (a stream start, a prune) while another
+    thread forks: the fork waits, so the child does not keep the lock held for every
+    process (its writer hung, or lost its records, until it exited)."""
+    import fcntl
+    import threading
+
+    from plexichat.core.logging.integrity import _keys
+
+    kdir = tmp_path / "keys"
+    kdir.mkdir()
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with _keys._locked(kdir):
+            inside.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(10)
+    threading.Timer(0.3, leave.set).start()  # lets the holder go while fork() waits
+    pid = os.fork()
+    if pid == 0:  # the child: can it take the lock at once?
+        fd = os.open(kdir / _keys._LOCK_FILE, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os._exit(0)
+        except BlockingIOError:
+            os._exit(1)
+    holder.join(10)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

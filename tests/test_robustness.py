@@ -344,6 +344,31 @@ def test_compression_is_durable_before_the_plain_segment_goes(
     assert events == ["fsync file", "rename", "fsync dir", "unlink .jsonl"]
 
 
+def test_a_compression_killed_after_its_rename_is_finished_not_repeated(tmp_path: Path) -> None:
+    """Killed between the rename and the unlink, a compression left the plain segment and
+    its whole .gz; the next upkeep (configured for zstd) finishes it instead of making a
+    .zst beside the .gz (two files claimed one segment). A twin of other content is stale:
+    the plain segment is compressed and the twin replaced."""
+    import gzip
+
+    body = b'{"m":1}\n' * 1000
+    path = tmp_path / "plexichat.h-1-abcdef.000001.jsonl"
+    path.write_bytes(body)
+    twin = path.with_name(path.name + ".gz")
+    twin.write_bytes(gzip.compress(body))
+    assert compress_segment(path, "zstd") == twin
+    assert sorted(p.name for p in tmp_path.iterdir()) == [twin.name]
+
+    other = tmp_path / "plexichat.h-1-abcdef.000002.jsonl"
+    other.write_bytes(body)
+    stale = other.with_name(other.name + ".gz")
+    stale.write_bytes(gzip.compress(b'{"m":"older"}\n'))
+    final = compress_segment(other, "zstd")
+    assert final.name.endswith(".zst")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([twin.name, final.name])
+    assert [r["m"] for r in read_log_records(tmp_path)] == [1] * 2000
+
+
 def test_compressed_file_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:
     """Compression keeps the segment's permissions and leaves no temporary file."""
     path = tmp_path / "plexichat.h-1-abcdef.000001.jsonl"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import gzip
+import hashlib
 import os
 import queue
 import secrets
@@ -18,11 +19,18 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .._core.errors import SegmentBusyError, error_reporter
 from ..integrity._prune import announce_prune
-from .segments import Segment, claim_segment, is_local, list_segments, segment_in_use
+from .segments import (
+    Segment,
+    claim_segment,
+    is_local,
+    list_segments,
+    open_segment,
+    segment_in_use,
+)
 
 __all__ = [
     "Maintenance",
@@ -70,6 +78,12 @@ def compress_segment(path: Path, method: str = "gzip") -> Path:
 def _compress(path: Path, method: str) -> Path:
     suffix = ".gz" if method == "gzip" else ".zst"
     final = path.with_name(path.name + suffix)
+    twins = [t for t in (path.with_name(path.name + s) for s in (".gz", ".zst")) if t.exists()]
+    if twins and all(_same_content(path, twin) for twin in twins):
+        # a compression that was killed after its rename, before the unlink: finish it
+        # (compressing again, maybe with the other method, left two files for one segment)
+        path.unlink(missing_ok=True)
+        return twins[0]
     tmp = path.with_name(f"{path.name}{suffix}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     st = path.stat()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -93,7 +107,26 @@ def _compress(path: Path, method: str) -> Path:
         raise
     _sync_directory(path.parent)  # the new name is durable before the old one is removed
     path.unlink(missing_ok=True)
+    for twin in twins:  # a stale copy of other content: the plain segment was the truth
+        if twin != final:
+            twin.unlink(missing_ok=True)
     return final
+
+
+def _same_content(path: Path, twin: Path) -> bool:
+    """Whether compressed ``twin`` holds exactly the bytes of plain ``path``."""
+    try:
+        with open(path, "rb") as plain, open_segment(twin) as packed:
+            return _digest(plain) == _digest(packed)
+    except (OSError, EOFError, ValueError):  # damaged or unreadable: not a finished copy
+        return False
+
+
+def _digest(fh: IO[bytes]) -> bytes:
+    digest = hashlib.sha256()
+    while chunk := fh.read(_CHUNK):
+        digest.update(chunk)
+    return digest.digest()
 
 
 def _sync_directory(directory: Path) -> None:
