@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -15,8 +13,10 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from . import ui
 from .deps import STATE_KEY, Caller
+from .origin_guard import OriginGuardMiddleware
 from .router import PREFIX, router
 from .state import ServerSettings, ServerState
+from .token_mask import TokenQueryFilter, install_token_filter
 
 if TYPE_CHECKING:
     from .._config.model import LoggingConfig
@@ -33,36 +33,6 @@ Every route except `/api/v2/logs/health` needs `Authorization: Bearer <token>` (
 (`/api/v2/logs/openapi.json`) included. The WebSocket `/api/v2/logs/stream` also takes the
 subprotocol `bearer.<token>` or `?token=`.
 """
-
-
-_TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s\"']*")
-
-
-class TokenQueryFilter(logging.Filter):
-    """Masks ``?token=...`` in uvicorn's request lines (``"WebSocket /stream?token=..."``),
-    whatever the redaction settings: the server indexes its own log directory, so a token
-    in a log line would be readable by every viewer."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's arguments and message in place; never drop it."""
-        if isinstance(record.args, tuple) and any(
-            isinstance(a, str) and "token=" in a for a in record.args
-        ):
-            record.args = tuple(
-                _TOKEN_IN_URL.sub(r"\1[REDACTED]", a) if isinstance(a, str) else a
-                for a in record.args
-            )
-        if isinstance(record.msg, str) and "token=" in record.msg:
-            record.msg = _TOKEN_IN_URL.sub(r"\1[REDACTED]", record.msg)
-        return True
-
-
-def install_token_filter() -> None:
-    """Add :class:`TokenQueryFilter` to uvicorn's loggers (once)."""
-    for name in ("uvicorn.error", "uvicorn.access"):
-        target = logging.getLogger(name)
-        if not any(isinstance(f, TokenQueryFilter) for f in target.filters):
-            target.addFilter(TokenQueryFilter())
 
 
 def create_app(config: LoggingConfig | ServerSettings | None = None, **overrides: Any) -> FastAPI:
@@ -119,7 +89,10 @@ def create_app(config: LoggingConfig | ServerSettings | None = None, **overrides
         """The OpenAPI schema of the API (any role)."""
         return JSONResponse(app.openapi())
 
-    if settings.insecure_no_auth:  # no token: at least no other site's page (DNS rebinding)
+    if settings.insecure_no_auth:  # no token: at least no other site's page
+        # a foreign Origin (cross-site form posts, text/plain fetches) gets 403; inside
+        # TrustedHost, which refuses a rebound DNS name first
+        app.add_middleware(OriginGuardMiddleware, state=state)
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_HOSTS))
     if settings.cors_origins:
         app.add_middleware(

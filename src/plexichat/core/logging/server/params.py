@@ -45,6 +45,7 @@ __all__ = [
     "FILTER_FIELDS",
     "MAX_ITEMS",
     "MAX_VALUE_LENGTH",
+    "MAX_WHERE",
     "STORE_THREADS",
     "WHERE_PREFIXES",
     "FilterError",
@@ -82,6 +83,9 @@ MAX_VALUE_LENGTH: Final = 1000
 """Characters allowed in one filter value (the search has the same limit)."""
 MAX_ITEMS: Final = 100
 """Values allowed in one list filter (levels, categories, loggers...)."""
+MAX_WHERE: Final = 32
+"""Equality filters (``context.NAME``, ``metadata.NAME``, ``performance_data.NAME``) allowed
+in one query: each is a condition of the store's query, whose size the database bounds."""
 _MAX_LEVEL: Final = 2**31 - 1
 
 STORE_THREADS: Final = 4
@@ -146,6 +150,16 @@ def _items(field: str, value: object) -> tuple[str, ...]:
     if len(items) > MAX_ITEMS:
         raise FilterError(field, f"{len(items)} values given; the limit is {MAX_ITEMS}")
     return items
+
+
+def _check_where_count(keys: list[str]) -> None:
+    """Refuse more than :data:`MAX_WHERE` equality filters, naming the first one too many."""
+    if len(keys) > MAX_WHERE:
+        raise FilterError(
+            keys[MAX_WHERE],
+            f"{len(keys)} equality filters (context.NAME, metadata.NAME, performance_data.NAME)"
+            f" given; the limit is {MAX_WHERE}: drop some, or use search_query",
+        )
 
 
 def text_value(field: str, value: object) -> str:
@@ -296,6 +310,7 @@ def filter_to_query(
                 "context.NAME, metadata.NAME, performance_data.NAME",
             )
         args[key] = value
+    _check_where_count([key for key, _ in where])
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise FilterError("limit", f"invalid limit {limit!r}: allowed are 1..{MAX_LIMIT}")
     order = _order(args["order"]) if "order" in args else "desc"
@@ -335,10 +350,12 @@ def filter_to_query(
 def dynamic_filters(
     request: Request, declared: Iterable[str], prefixes: tuple[str, ...] = WHERE_PREFIXES
 ) -> dict[str, str]:
-    """The ``context.NAME=value`` (or other ``prefixes``) query parameters of a request.
+    """The ``context.NAME=value`` (or other ``prefixes``) query parameters of a request
+    (``prefixes=()``: none; only checks that every parameter is declared).
 
     Raises:
-        FilterError: a parameter that is neither declared nor dynamic, naming what is allowed.
+        FilterError: a parameter that is neither declared nor dynamic, naming what is
+            allowed, or more than :data:`MAX_WHERE` dynamic ones.
     """
     known = set(declared)
     out: dict[str, str] = {}
@@ -346,14 +363,15 @@ def dynamic_filters(
         if key in known:
             continue
         if not key.startswith(prefixes):
+            dynamic = "".join(f", {p}NAME" for p in prefixes)
             raise FilterError(
                 key[:100],
-                f"unknown parameter {key[:100]!r}: allowed are {', '.join(sorted(known))} and "
-                f"{', '.join(p + 'NAME' for p in prefixes)}",
+                f"unknown parameter {key[:100]!r}: allowed are {', '.join(sorted(known))}{dynamic}",
             )
         if key in out:
             raise FilterError(key[:100], f"{key[:100]!r} is given twice: give it once")
         out[key] = value
+    _check_where_count(list(out))
     return out
 
 

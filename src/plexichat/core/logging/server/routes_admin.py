@@ -2,7 +2,8 @@
 
 ``/health`` is the only route without a token. ``/stats`` adapts to the caller: the viewer
 role sees no security or audit record in it (patterns, loggers, counts), see
-:func:`_viewer_store`.
+:func:`_viewer_store_stats`; the security and admin roles see them, and each of their reads
+is audited.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def _lag(last: object, now: float) -> float | None:
     description="All-time store counts, statistics of the last `window` seconds (records per "
     "`bucket`, error rate, top message patterns), the logging pipeline of this process, the "
     "indexer and the latest integrity check. For the `viewer` role, security and audit "
-    "records are left out of every part.",
+    "records are left out of every part; a `security` or `admin` caller's read (which "
+    "includes them) is audited.",
     response_class=Response,
     responses={
         200: {"model": StatsResponse, "description": "The statistics."},
@@ -105,6 +107,7 @@ def _lag(last: object, now: float) -> float | None:
     },
 )
 def stats(
+    request: Request,
     principal: Caller,
     state: Annotated[ServerState, Depends(get_state)],
     window: Annotated[
@@ -124,7 +127,10 @@ def stats(
             )
         )
     viewer = not principal.allows("security")
-    return json_response(_cached_stats(state, viewer, window, bucket))
+    body = _cached_stats(state, viewer, window, bucket)
+    if not viewer:  # security and audit records' patterns and counts: a read of security data
+        audit_call(principal, "read", "stats", request, window=window, bucket=bucket)
+    return json_response(body)
 
 
 _STATS_CACHE: Final = "stats_cache"

@@ -31,6 +31,7 @@ from .auth import Principal
 from .deps import PREFIX, get_state, require
 from .models import ERROR_RESPONSES, ErrorMessage, ExportRequest, InvalidRequest, LogEntry
 from .params import (
+    MAX_WHERE,
     WHERE_PREFIXES,
     FilterError,
     audit_call,
@@ -40,7 +41,7 @@ from .params import (
 )
 from .state import ServerState
 
-__all__ = ["MEDIA_TYPES", "router"]
+__all__ = ["MAX_BODY_BYTES", "MAX_BODY_DEPTH", "MEDIA_TYPES", "router"]
 
 router = APIRouter(prefix=PREFIX, tags=["export"])
 """``POST /export`` (included by :mod:`.router` under ``/api/v2/logs``)."""
@@ -141,7 +142,7 @@ async def _chunks(pipe: _Pipe) -> AsyncIterator[bytes]:
 
 
 def _filters(body: ExportRequest) -> dict[str, Any]:
-    """The body's filters as a filter mapping (``where`` keys checked)."""
+    """The body's filters as a filter mapping (``where`` keys and their number checked)."""
     for key in body.where:
         if not key.startswith(WHERE_PREFIXES):
             raise FilterError(
@@ -149,6 +150,12 @@ def _filters(body: ExportRequest) -> dict[str, Any]:
                 f"invalid field {key[:80]!r}: use context.NAME, metadata.NAME or "
                 "performance_data.NAME",
             )
+    if len(body.where) > MAX_WHERE:
+        raise FilterError(
+            "where",
+            f"{len(body.where)} equality filters given; the limit is {MAX_WHERE}: drop some, "
+            "or use search_query",
+        )
     return {
         "level": body.level,
         "levels": body.levels,
@@ -162,27 +169,82 @@ def _filters(body: ExportRequest) -> dict[str, Any]:
     }
 
 
-def _walk_text(value: object, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
-    """The path of the first string (key or value) that is not valid Unicode, if any."""
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return path
-        return None
-    items: list[tuple[object, object]] = []
-    if isinstance(value, dict):
-        items = [(k, v) for k, v in value.items()]
-    elif isinstance(value, list):
-        items = list(enumerate(value))
-    for key, item in items:
-        if isinstance(key, str) and _walk_text(key, ()) is not None:
-            return path
-        name = key if isinstance(key, str | int) else str(key)
-        found = _walk_text(item, (*path, name))
-        if found is not None:
-            return found
+MAX_BODY_DEPTH: Final = 32
+"""The deepest nesting of arrays and objects an export request body may have (a filter
+needs 3: the body, ``where`` or a list, its values)."""
+
+
+def _walk_text(value: object) -> tuple[str | int, ...] | None:
+    """The path of the first string (key or value) that is not valid Unicode, if any.
+
+    Iterative, so any depth is safe to walk.
+
+    Raises:
+        HTTPException: 400 for a body nested deeper than :data:`MAX_BODY_DEPTH`.
+    """
+    stack: list[tuple[object, tuple[str | int, ...]]] = [(value, ("body",))]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if not _valid_text(item):
+                return path
+            continue
+        if isinstance(item, dict):
+            children: list[tuple[object, object]] = list(item.items())
+        elif isinstance(item, list):
+            children = list(enumerate(item))
+        else:
+            continue
+        if len(path) > MAX_BODY_DEPTH:
+            raise _too_deep()
+        for key, child in reversed(children):  # reversed: the first is walked first
+            if isinstance(key, str) and not _valid_text(key):
+                return path
+            stack.append((child, (*path, key if isinstance(key, str | int) else str(key))))
     return None
+
+
+def _valid_text(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _too_deep() -> HTTPException:
+    return HTTPException(
+        400,
+        f"the body is nested more than {MAX_BODY_DEPTH} levels deep: send a JSON object of "
+        'filters, e.g. {"format": "csv", "where": {"context.user_id": "u1"}}',
+    )
+
+
+_JSON_TYPES: Final = ("application/json",)
+"""The ``Content-Type`` an export request must have (parameters such as charset allowed)."""
+
+
+def _check_content_type(request: Request, body: bytes | None = None) -> None:
+    """Refuse a body that is not declared as JSON (415): a browser sends a form or
+    ``text/plain`` to another site without asking it first, never ``application/json``.
+    A request without ``Content-Type`` passes only without a body (``body`` once read:
+    checked again then).
+
+    Raises:
+        HTTPException: 415 naming the type received and the one allowed.
+    """
+    given = request.headers.get("content-type")
+    if given is None and not body:
+        return
+    media = (given or "").split(";", 1)[0].strip().lower()
+    if media in _JSON_TYPES:
+        return
+    shown = "a body without Content-Type" if given is None else f"Content-Type {given[:100]!r}"
+    raise HTTPException(
+        415,
+        f"{shown} is not accepted: send the filters as JSON with "
+        "Content-Type: application/json (the only type allowed)",
+    )
 
 
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -194,8 +256,10 @@ async def _read_body(request: Request) -> ExportRequest:
     :data:`MAX_BODY_BYTES` of it (FastAPI would parse a declared body of any size first).
 
     Raises:
-        HTTPException: 413 for a larger body, 400 for one that is not JSON, 422 (FastAPI's
-            shape, ``loc`` starting with ``body``) for invalid fields or a lone surrogate.
+        HTTPException: 413 for a larger body, 415 for one not sent as
+            ``application/json``, 400 for one that is not JSON or nested more than
+            :data:`MAX_BODY_DEPTH` levels, 422 (FastAPI's shape, ``loc`` starting with
+            ``body``) for invalid fields or a lone surrogate.
     """
     declared = request.headers.get("content-length")
     too_big = HTTPException(
@@ -203,11 +267,13 @@ async def _read_body(request: Request) -> ExportRequest:
     )
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise too_big
+    _check_content_type(request)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_BODY_BYTES:
             raise too_big
+    _check_content_type(request, bytes(raw))
     try:
         data = orjson.loads(raw) if raw.strip() else None
     except orjson.JSONDecodeError:
@@ -215,9 +281,11 @@ async def _read_body(request: Request) -> ExportRequest:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise HTTPException(400, "the body is not UTF-8 JSON: send a JSON object") from None
+        except RecursionError:  # nested deeper than the interpreter's stack allows
+            raise _too_deep() from None
     if data is None:
         data = {}
-    path = _walk_text(data, ("body",))
+    path = _walk_text(data)
     if path is not None:
         raise http_error(
             FilterError(
@@ -259,8 +327,12 @@ _OPENAPI_CONTENT: Final = {
     },
     responses={
         200: {"description": "The export, streamed.", "content": _OPENAPI_CONTENT},
-        400: {"model": ErrorMessage, "description": "The body could not be read as UTF-8 JSON."},
+        400: {
+            "model": ErrorMessage,
+            "description": "The body could not be read as UTF-8 JSON, or is nested too deeply.",
+        },
         413: {"model": ErrorMessage, "description": "The body is over 64 KiB."},
+        415: {"model": ErrorMessage, "description": "The body is not `application/json`."},
         422: {"model": InvalidRequest, "description": "Invalid filters, each named."},
         **ERROR_RESPONSES,
     },

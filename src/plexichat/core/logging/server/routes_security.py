@@ -17,8 +17,21 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from ..store.base import MAX_LIMIT, SECURITY_SEVERITIES
 from .auth import Principal
 from .deps import PREFIX, State, require
-from .models import ERROR_RESPONSES, ErrorMessage, SecurityEventsPage, lines_response
-from .params import FilterError, audit_call, filter_to_query, http_error, run_query
+from .models import (
+    ERROR_RESPONSES,
+    ErrorMessage,
+    InvalidRequest,
+    SecurityEventsPage,
+    lines_response,
+)
+from .params import (
+    FilterError,
+    audit_call,
+    dynamic_filters,
+    filter_to_query,
+    http_error,
+    run_query,
+)
 
 __all__ = ["router"]
 
@@ -26,13 +39,26 @@ router = APIRouter(prefix=PREFIX, tags=["security"])
 """``GET /security/events`` (included by :mod:`.router` under ``/api/v2/logs``)."""
 
 _RENAME: Final = {"context.user_id": "user_id", "context.ip_address": "ip_address"}
+_DECLARED: Final = (
+    "severity",
+    "event_type",
+    "user_id",
+    "ip_address",
+    "search_query",
+    "start_time",
+    "end_time",
+    "limit",
+    "cursor",
+    "order",
+)
+"""The route's parameters: any other is refused (422), as by ``/entries``."""
 
 _DESCRIPTION = f"""Security events matching every filter given, newest first.
 
 `severity` is a minimum ({" < ".join(SECURITY_SEVERITIES)}); `event_type` takes one or more
 types (repeat it or give a comma list), e.g. `login_failure,access_denied`. Pages work as
-for `/entries`. Needs the `security` or `admin` role; every call is written to the audit
-trail with the token's name.
+for `/entries`. Any other parameter is refused with 422. Needs the `security` or `admin`
+role; every call is written to the audit trail with the token's name.
 """
 
 
@@ -44,6 +70,7 @@ trail with the token's name.
     responses={
         200: {"model": SecurityEventsPage, "description": "One page of security events."},
         400: {"model": ErrorMessage, "description": "Unknown cursor."},
+        422: {"model": InvalidRequest, "description": "Invalid or unknown parameters."},
         **ERROR_RESPONSES,
     },
 )
@@ -87,6 +114,7 @@ def security_events(
         "order": order,
     }
     try:
+        dynamic_filters(request, _DECLARED, ())  # an unknown parameter: 422, not ignored
         query = filter_to_query(
             {"category": "security", **filters}, exclude_security=False, limit=limit, cursor=cursor
         )

@@ -379,6 +379,14 @@ class _Connection:
 
     async def _handle(self, text: str) -> None:
         try:
+            await self._dispatch(text)
+        except RecursionError:  # a message nested deeper than any code path expects
+            self._error(
+                "message", "the message is nested too deeply: send a flat JSON object of fields"
+            )
+
+    async def _dispatch(self, text: str) -> None:
+        try:
             message = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             self._error("message", f"invalid JSON ({exc}): send a JSON object with a type")
@@ -398,8 +406,12 @@ class _Connection:
     async def _update_filter(self, raw: object) -> None:
         if not await self._token_valid():
             return
-        if not isinstance(raw, dict):
-            self._error("filter", f"invalid filter {str(raw)[:80]!r}: give an object of fields")
+        if not isinstance(raw, dict):  # its type, not its text (str() of a deep list fails)
+            self._error(
+                "filter",
+                f"invalid filter: got {_json_type(raw)}, expected an object of fields such as "
+                '{"level": "ERROR"}',
+            )
             return
         try:
             matcher, normalized = parse_filter(raw, self.sub.sees_sensitive)
@@ -417,6 +429,14 @@ class _Connection:
         self.sub.set_matcher(matcher)
         self.sub.send({"type": "filter_updated", "filter": normalized})
         await self._audit(normalized)
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a decoded value's type (``array``, ``string``...)."""
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, float) else "a value")
 
 
 def _cut(text: str, most: int) -> str:

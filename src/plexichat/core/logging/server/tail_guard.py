@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import WebSocket
+from starlette.requests import HTTPConnection
 
 from .auth import Principal
 from .state import ServerState
@@ -55,16 +55,18 @@ def _origin(scheme: str, host: str) -> str:
     return f"{scheme}://{host}"
 
 
-def origin_refusal(state: ServerState, ws: WebSocket) -> str | None:
-    """Why the ``Origin`` of ``ws`` may not open the live tail, or None when it may."""
-    offered = ws.headers.get("origin")
+def origin_refusal(state: ServerState, conn: HTTPConnection) -> str | None:
+    """Why the ``Origin`` of ``conn`` may not open the live tail (or, on an
+    ``insecure_no_auth`` server, call the API: see :mod:`.origin_guard`), or None when it
+    may."""
+    offered = conn.headers.get("origin")
     if offered is None:
         return None  # not a browser: browsers always send Origin on a WebSocket
     parts = urlsplit(offered.strip())
     allowed: set[str] = set()
-    host = ws.headers.get("host")
+    host = conn.headers.get("host")
     if host:
-        secure = ws.scope.get("scheme") == "wss"
+        secure = conn.scope.get("scheme") in ("wss", "https")
         allowed.add(_origin("https", host))
         if not secure:
             allowed.add(_origin("http", host))

@@ -132,7 +132,7 @@ def viewer_asset(name: str) -> Response:
     """One asset of the viewer; anything outside the static directory is a 404."""
     path = _asset(name)
     if path is None:
-        raise HTTPException(404, "no such viewer asset")
+        raise HTTPException(404, f"no viewer asset {name[:100]!r}")
     return FileResponse(
         path, media_type=_CONTENT_TYPES[path.suffix.lower()], headers=SECURITY_HEADERS
     )
@@ -141,15 +141,40 @@ def viewer_asset(name: str) -> Response:
 def _asset(name: str) -> Path | None:
     """The file ``name`` names directly inside :data:`STATIC_DIR`, or None.
 
-    Only plain file names with a known asset suffix are served: no directories, no ``..``,
-    no hidden files, not the page template itself.
+    Only the files the directory holds are served, looked up by name (the request's name
+    never becomes a path): plain file names with a known asset suffix, no directories, no
+    ``..``, no hidden files, not the page template itself.
     """
-    if not _ASSET_NAME.fullmatch(name) or Path(name).suffix.lower() not in _CONTENT_TYPES:
+    if len(name) > _MAX_ASSET_NAME or not _ASSET_NAME.fullmatch(name):
         return None
-    candidate = (STATIC_DIR / name).resolve()
-    if candidate.parent != STATIC_DIR or not candidate.is_file():
+    path = _assets().get(name)
+    try:
+        return path if path is not None and path.is_file() else None
+    except OSError:  # removed or unreadable since it was listed
         return None
-    return candidate
+
+
+_MAX_ASSET_NAME: Final = 100
+"""The longest asset name looked up (the viewer's are a dozen characters)."""
+
+
+@functools.cache
+def _assets() -> dict[str, Path]:
+    """The servable files of :data:`STATIC_DIR` by name (listed once: package data does not
+    change while serving; an unreadable directory serves none)."""
+    found: dict[str, Path] = {}
+    try:
+        for path in STATIC_DIR.iterdir():
+            if (
+                _ASSET_NAME.fullmatch(path.name)
+                and path.suffix.lower() in _CONTENT_TYPES
+                and not path.is_symlink()
+                and path.is_file()
+            ):
+                found[path.name] = path
+    except OSError:
+        return {}
+    return found
 
 
 def mount_root(app: FastAPI) -> None:
