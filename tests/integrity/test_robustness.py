@@ -5,12 +5,14 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
 from plexichat.core.logging import configure_logging, get_logger, shutdown_logging
+from plexichat.core.logging._core.clock import iso_utc
 from plexichat.core.logging.integrity import verify_directory
 from plexichat.core.logging.integrity._keys import HostKeys
 from plexichat.core.logging.integrity._sealer import IntegrityOptions
@@ -20,7 +22,8 @@ from ._util import QUIET, kinds, read_lines, sealed_dir, segments, verify, write
 
 
 def _event(i: int) -> bytes:
-    return orjson.dumps({"timestamp": "2026-01-01T00:00:00.000Z", "message": f"m{i}"})
+    # dated now: a record dated well before its stream started is BACKDATED
+    return orjson.dumps({"timestamp": iso_utc(time.time()), "message": f"m{i}"})
 
 
 def test_a_header_with_a_wrong_file_type_is_a_finding_not_a_crash(tmp_path: Path) -> None:

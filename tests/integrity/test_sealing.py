@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from plexichat.core.logging import configure_logging, flush_logging, get_logger, shutdown_logging
+from plexichat.core.logging._core.clock import iso_utc
 from plexichat.core.logging.integrity import verify_directory
 from plexichat.core.logging.integrity._sealer import IntegrityOptions
 from plexichat.core.logging.sinks import writer as writer_module
@@ -149,7 +150,7 @@ def test_records_dropped_while_the_disk_was_full_are_announced(
         return real(fd, data)
 
     w.os_write = faulty
-    event = orjson.dumps({"timestamp": "2026-01-01T00:00:00.000Z", "message": "m" * 100})
+    event = orjson.dumps({"timestamp": iso_utc(time.time()), "message": "m" * 100})
     w.write_one(20, event)
     broken["on"] = True
     for _ in range(40):

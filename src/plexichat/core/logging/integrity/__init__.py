@@ -153,6 +153,17 @@ def _fully_pruned(
         )
 
 
+def _ranges(numbers: list[int]) -> str:
+    """``1..3, 7`` for [1, 2, 3, 7]."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in spans)
+
+
 def verify_directory(
     directory: str | os.PathLike[str],
     *,
@@ -198,6 +209,11 @@ def verify_directory(
     streams = all_segments(log_dir)
     own = kdir.resolve() == (log_dir / "keys").resolve()
     here = str(log_dir.resolve())
+
+    def prunes_now(stream: str, key: AuditorKey = key) -> dict[int, Prune]:
+        """The stream's prunes in the ladder as it is now (retention may prune meanwhile)."""
+        return read_ladder(kdir, key).prunes.get(stream, {})
+
     for stream in sorted(streams):
         trust = ladder.streams.get(stream)
         if prefix is not None and trust is not None and trust.prefix != prefix:
@@ -210,13 +226,16 @@ def verify_directory(
             report,
             latest.get(stream),
             relist=lambda s=stream: all_segments(log_dir).get(s, []),  # type: ignore[misc]
+            reload=lambda s=stream: prunes_now(s),  # type: ignore[misc]
         )
+    elsewhere = 0
     for stream, trust in sorted(ladder.streams.items()):
         if stream in streams or (prefix is not None and trust.prefix != prefix):
             continue
         if not (own or trust.directory == here):
-            continue  # a stream of another directory sharing the key directory
-        prunes = ladder.prunes.get(stream, {})
+            elsewhere += 1  # another directory sharing the key directory, or a moved copy
+            continue
+        prunes = ladder.prunes.get(stream, {}) or prunes_now(stream)
         if prunes:
             _fully_pruned(stream, prunes, latest.get(stream), log_dir, report)
             continue
@@ -243,11 +262,21 @@ def verify_directory(
                 "ladder was cut or the directory replaced",
             )
         )
-    for stream, prunes in sorted(ladder.prunes.items()):
+    if elsewhere:
         report.notes.append(
-            f"stream {stream}: {len(prunes)} segment(s) deleted by retention with a signed "
-            f"prune (files {min(prunes)}..{max(prunes)})"
+            f"{elsewhere} stream(s) of the key ladder have no files here and were NOT checked: "
+            f"their recorded directory differs from {here} (another directory sharing the "
+            "key directory, or this is a copy of the logs at another path; verify the "
+            "original path, or check that those streams belong elsewhere)"
         )
+    pruned = [
+        f"PRUNED: stream {stream}: {len(prunes)} segment(s) deleted with a signed prune "
+        f"(files {_ranges(sorted(prunes))}); retention signs these, but so can anyone who held "
+        "the host key (keys/host.state) at the time: check that they match your retention "
+        "policy"
+        for stream, prunes in sorted(ladder.prunes.items())
+    ]
+    report.notes[:0] = pruned
     if ladder.present is False and streams:
         report.notes.append(f"no key ladder in {kdir}: streams cannot be checked against it")
     return report

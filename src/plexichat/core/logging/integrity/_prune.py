@@ -15,10 +15,13 @@ __all__ = ["announce_prune"]
 
 
 def _walk(path: Path) -> tuple[int, int, bytes, int, str] | None:
-    """(file, last seq, chain value after the last line, epoch after it, signing key)."""
+    """(file, last seq, chain value after the last line, epoch after it, signing key); the
+    key is empty when the segment ends with the stream's closing checkpoint (nothing follows,
+    and the verifier then knows the stream ended in the pruned segment)."""
     file = seq = epoch = 0
     head = b""
     public = ""
+    closed = False
     with open_segment(path) as fh:
         for number, raw in enumerate(iter(lambda: fh.readline(MAX_LINE), b""), 1):
             if not raw.endswith(b"\n"):
@@ -27,6 +30,7 @@ def _walk(path: Path) -> tuple[int, int, bytes, int, str] | None:
             if parts is None:
                 continue
             body = parts[0]
+            closed = False
             if raw.startswith(CONTROL_PREFIX):
                 fields = control_fields(body) or {}
                 kind = fields.get("$integrity")
@@ -35,12 +39,13 @@ def _walk(path: Path) -> tuple[int, int, bytes, int, str] | None:
                     head = bytes.fromhex(fields["prev_head"])
                 elif kind == "checkpoint":
                     epoch, public = fields["epoch"] + 1, fields["next"]
+                    closed = fields.get("reason") == "close"
             elif number == 1:
                 return None  # not a sealed segment
             else:
                 seq = seq_of(body) or seq
             head = hashlib.sha256(head + body).digest()
-    return (file, seq, head, epoch, public) if file else None
+    return (file, seq, head, epoch, "" if closed else public) if file else None
 
 
 def announce_prune(log_dir: Path, path: Path, key_dir: Path | None = None) -> bool:

@@ -18,6 +18,8 @@ FINDING_KINDS = (
     "TORN",
     "BAD_SIGNATURE",
     "GAP",
+    "BACKDATED",
+    "RENAMED",
 )
 """Every class of problem the verifier reports.
 
@@ -27,7 +29,10 @@ records out of order. TRUNCATED: a segment or the stream lost its end (or the di
 older than its witness). UNSEALED: the stream ended without its closing checkpoint (a crash or
 a cut), or was written with integrity off. TORN: an incomplete last line (a crash mid-write,
 not tampering). BAD_SIGNATURE: a checkpoint or key-ladder signature does not verify (e.g.
-re-signed with another key). GAP: whole segment files missing.
+re-signed with another key). GAP: whole segment files missing. BACKDATED: a record, header
+or checkpoint dated more than ``BACKDATE_SKEW`` (10 minutes) before its stream started on the
+key ladder. RENAMED: a segment file whose name's number differs from the file number in its
+header (readers, which go by name, would show its records out of order).
 """
 
 

@@ -23,6 +23,7 @@ from ..sinks.segments import (
     segment_in_use,
     stream_alive,
 )
+from ._checks import _LineChecks, _Stop
 from ._format import (
     CONTROL_PREFIX,
     GENESIS,
@@ -30,14 +31,14 @@ from ._format import (
     TAG_KEY,
     TAG_LEN,
     Tagger,
-    canonical,
-    control_fields,
     evolve,
     seq_of,
     split_line,
-    unb64,
 )
-from ._ladder import Ladder, Prune, StreamTrust, verify_signature
+from ._ladder import Ladder, Prune, StreamTrust
+from ._lookahead import (
+    backdate_floor,
+)
 from ._report import Finding, VerifyReport
 from ._walk import header_of, stream_files
 
@@ -58,10 +59,6 @@ _TAG_AT = len(TAG_KEY)
 _TAIL = TAG_LEN + 1
 
 
-class _Stop(Exception):  # noqa: N818 - control flow, not an error
-    """The stream's first finding was recorded: stop verifying it."""
-
-
 def _size(seg: Segment) -> int:
     try:
         return seg.path.stat().st_size
@@ -69,7 +66,7 @@ def _size(seg: Segment) -> int:
         return _DIRECT_READ + 1
 
 
-class _Stream:
+class _Stream(_LineChecks):
     """Verification state of one stream."""
 
     def __init__(
@@ -105,6 +102,11 @@ class _Stream:
         self.interval_start = 1
         self.still_rotating = False
         self.relist: Callable[[], list[tuple[int, Segment]]] = list
+        self.reload: Callable[[], dict[int, Prune]] | None = None
+        """Reads the ladder's prunes of the stream again (retention may prune meanwhile)."""
+        self.newest = False
+        """The file being read is the last one listed (where a crash leaves a torn line)."""
+        self.floor_stamp, self.floor = backdate_floor(trust.time)
 
     # --- findings --------------------------------------------------------------------------
 
@@ -184,6 +186,8 @@ class _Stream:
         """Continue after deleted segments, from the signed prune of the one just before."""
         self.file = str(seg.path)
         missing = [f for f in range(self.next_file, number) if f not in self.prunes]
+        if missing and self._reload_prunes():  # pruned after the ladder was read?
+            missing = [f for f in range(self.next_file, number) if f not in self.prunes]
         if missing:
             what = f"file {missing[0]}" + (f"-{missing[-1]}" if len(missing) > 1 else "")
             self.fail(
@@ -192,8 +196,26 @@ class _Stream:
                 self.last_seq + 1,
                 line=None,
             )
-        prune = self.prunes[number - 1]
-        if prune.epoch < self.epoch or prune.seq < self.last_seq or prune.public_key is None:
+        self._adopt(self.prunes[number - 1])
+
+    def _reload_prunes(self) -> bool:
+        """Read the ladder's prunes again; True when there are new ones."""
+        if self.reload is None:
+            return False
+        fresh = self.reload()
+        if len(fresh) <= len(self.prunes):
+            return False
+        self.prunes = fresh
+        return True
+
+    def _adopt(self, prune: Prune, *, closing: bool = False) -> None:
+        """Continue the chain from a signed prune (it never goes back); only the prune of the
+        stream's closing segment (``closing``) may have no next key."""
+        if (
+            prune.epoch < self.epoch
+            or prune.seq < self.last_seq
+            or (prune.public_key is None and not closing)
+        ):
             self.fail(
                 "BAD_SIGNATURE",
                 f"the prune of file {prune.file} (ladder step {prune.ladder_index}) does not "
@@ -205,26 +227,38 @@ class _Stream:
                 self.mac = evolve(self.mac, e)
             self.tagger = Tagger(self.mac)
         self.head, self.last_seq, self.epoch = prune.head, prune.seq, prune.epoch
-        self.public, self.cp_hash, self.next_file = prune.public_key, "*", number
+        self.public, self.cp_hash, self.next_file = prune.public_key, "*", prune.file + 1
         self.sealed_seq = self.last_seq
         self.interval_start = self.last_seq + 1
         self.max_epoch_seen = max(self.max_epoch_seen, prune.epoch - 1)
         self.recent.clear()
 
     def _file(self, seg: Segment, *, last: bool) -> None:
-        self.lineno = 0
-        self.last_was_checkpoint = False
-        self.last_reason = ""
         try:
             fh = open_segment(seg.path)
         except FileNotFoundError:  # compressed meanwhile: read the compressed file
             alt = compressed_successor(seg)
             if alt is None:
-                self.fail("GAP", "the segment disappeared while being verified", line=None)
+                if self.next_file in self.prunes or (
+                    self._reload_prunes() and self.next_file in self.prunes
+                ):  # retention pruned it (signed) while we verified: the chain goes on
+                    self.report.files -= 1
+                    self.last_reason, self.last_was_checkpoint = "rotate", True
+                    return
+                self.fail(
+                    "GAP",
+                    "the segment disappeared while being verified, and the key ladder has no "
+                    "signed prune for it",
+                    line=None,
+                )
             seg = alt
             fh = open_segment(seg.path)
         except OSError as exc:
             self.fail("GAP", f"cannot read the segment: {exc.strerror or exc}", line=None)
+        self.lineno = 0
+        self.last_was_checkpoint = False
+        self.last_reason = ""
+        self.newest = last
         with fh:
             lines: Iterator[bytes]
             if seg.compression is None and _size(seg) <= _DIRECT_READ:
@@ -235,10 +269,17 @@ class _Stream:
                 self._lines(lines, seg, last=last)
             except _Stop:
                 raise
-            except Exception as exc:  # noqa: BLE001 - zlib/zstd/EOF errors of a damaged file
+            except EOFError as exc:  # the compressed data ends early: the file was cut
                 self.fail(
                     "TRUNCATED",
-                    f"the segment cannot be read to its end (damaged or cut): {exc}",
+                    f"the segment cannot be read to its end (cut): {exc}",
+                    self.last_seq + 1,
+                )
+            except Exception as exc:  # noqa: BLE001 - zlib/zstd/CRC errors of a damaged file
+                self.fail(
+                    "MODIFIED",
+                    f"the compressed data of the segment is damaged after seq {self.last_seq} "
+                    f"(changed or corrupted, not a crash): {exc}",
                     self.last_seq + 1,
                 )
         if not last and not self.last_was_checkpoint:
@@ -261,6 +302,7 @@ class _Stream:
         remember = self.recent.append
         head, last_seq, lineno, records = self.head, self.last_seq, self.lineno, 0
         tail_is_record = False
+        floor = self.floor_stamp  # records dated before the stream started: BACKDATED
         try:
             for raw in lines:
                 lineno += 1
@@ -303,6 +345,9 @@ class _Stream:
                     self.head, self.last_seq, self.lineno = head, last_seq, lineno
                     self._bad_record(raw, lines)
                 head = h
+                if floor and (body[14:33] < floor or body[37:39] != b'Z"'):
+                    self.lineno = lineno  # not UTC milliseconds, or early: check it exactly
+                    self._record_date(body, last_seq)
                 remember(raw)
                 records += 1
                 tail_is_record = True
@@ -316,7 +361,7 @@ class _Stream:
         """A record line that failed the fast checks: untagged, or an anomaly to classify."""
         parts = split_line(raw)
         if parts is None:
-            self._untagged(raw)
+            self._untagged(raw, lines)
         body, tag = parts
         self._anomaly(body, tag, seq_of(body), self._chain(body), lines, raw)
 
@@ -327,217 +372,24 @@ class _Stream:
         inner, outer = self.tagger.pads
         return inner.copy, outer.copy
 
-    # --- records ---------------------------------------------------------------------------
-
-    def _tag_ok(self, h: bytes, tag: bytes) -> bool:
-        tagger = self.tagger
-        return tagger is not None and tagger(h) == tag
-
-    def _peek(self, lines: Iterator[bytes]) -> tuple[bytes, bytes, int | None] | None:
-        raw = next(lines, None)
-        if raw is None or not raw.endswith(b"\n"):
-            return None
-        parts = split_line(raw)
-        if parts is None:
-            return None
-        return parts[0], parts[1], seq_of(parts[0])
-
-    def _anomaly(
-        self,
-        body: bytes,
-        tag: bytes,
-        seq: int | None,
-        h: bytes,
-        lines: Iterator[bytes],
-        raw: bytes = b"",
-    ) -> NoReturn:
-        """Classify a record whose sequence number or tag is wrong (always fails)."""
-        expected = self.last_seq + 1
-        nxt = self._peek(lines)
-        # does the next line verify as if this one were not there?
-        skip_ok = (
-            nxt is not None and nxt[2] == expected and self._tag_ok(self._chain(nxt[0]), nxt[1])
-        )
-        if seq is None:
-            if skip_ok:
-                self.fail("INSERTED", f"a line the writer did not write, before seq {expected}")
-            self.fail("MODIFIED", "the record's sequence number is unreadable")
-        if seq < expected:
-            back = self.last_seq - seq + 1  # how far back seq's own line is
-            if 0 < back <= len(self.recent) and self.recent[-back] == raw:
-                self.fail("DUPLICATE", f"seq {seq} appears a second time", seq)
-            if skip_ok:
-                self.fail("INSERTED", f"a line with seq {seq} the writer did not write here", seq)
-            self.fail("REORDERED", f"seq {seq} comes after seq {self.last_seq}", seq)
-        if seq > expected:
-            if nxt is not None and nxt[2] == expected:
-                if (
-                    skip_ok
-                    and seq == expected + 1
-                    and not self._tag_ok(hashlib.sha256(self._chain(nxt[0]) + body).digest(), tag)
-                ):  # it is not the real next record moved up either
-                    self.fail("INSERTED", f"a forged line with seq {seq} before seq {expected}")
-                self.fail("REORDERED", f"seq {seq} comes before seq {expected}", seq)
-            missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}-{seq - 1}"
-            self.fail("DELETED", f"{missing} missing before seq {seq}", expected)
-        # right sequence number, wrong tag: edited, or a forged line pushed in
-        if skip_ok:
-            self.fail("INSERTED", f"a forged line with seq {seq} precedes the real one", seq)
-        self.fail("MODIFIED", f"the bytes of seq {seq} changed (its tag does not verify)", seq)
-
-    def _chain(self, body: bytes) -> bytes:
-        return hashlib.sha256(self.head + body).digest()
-
-    def _untagged(self, raw: bytes) -> NoReturn:
-        text = raw.rstrip(b"\n")
-        if not text.endswith(b"}"):
-            self.fail("TORN", "a fragment of a line (a write that failed halfway)")
-        self.fail("INSERTED", "a line without an integrity tag (not written by the stream)")
-
     def _partial(self, raw: bytes, seg: Segment, *, last: bool) -> None:
         if len(raw) >= MAX_LINE:
             self.fail("INSERTED", f"a line longer than {MAX_LINE} bytes (never written whole)")
         if last and stream_alive(self.stream) and self._writing(seg):
             return  # a line being written right now (or just now, before a rotation)
+        if not last:
+            self.fail(
+                "TRUNCATED",
+                f"the segment ends mid-line ({len(raw)} bytes without a newline) before its "
+                "closing checkpoint, and later segments follow: its end was cut off",
+                seq=self.last_seq + 1,
+            )
         self.fail(
             "TORN",
             f"the last line is incomplete ({len(raw)} bytes without a newline): the writer "
             "stopped mid-write (a crash or kill), or the end of the file was cut off",
             seq=self.last_seq + 1,
         )
-
-    # --- control lines ---------------------------------------------------------------------
-
-    def _control(self, raw: bytes, lines: Iterator[bytes]) -> None:
-        parts = split_line(raw)
-        fields = control_fields(parts[0]) if parts is not None else None
-        if parts is None or fields is None:
-            if self.lineno == 1:
-                self.fail("MODIFIED", "the segment header is missing or damaged")
-            self._untagged(raw)
-        body, tag = parts
-        if fields.get("$integrity") == "header":  # where it sits first: a gap is not an edit
-            self._header(fields)
-        elif fields.get("$integrity") == "checkpoint":
-            covered = fields.get("seq")
-            if isinstance(covered, int) and covered > self.last_seq:
-                first = self.last_seq + 1
-                missing = f"seq {first}" + (f"-{covered}" if covered > first else "")
-                self.fail("DELETED", f"{missing} missing before the checkpoint", first)
-        h = self._chain(body)
-        if self.mac is not None and not self._tag_ok(h, tag):
-            if self.lineno == 1 and fields.get("$integrity") != "header":
-                self.fail("MODIFIED", "the segment does not start with its header")
-            self.fail("MODIFIED", f"the {fields.get('$integrity', 'control')} line changed")
-        kind = fields.get("$integrity")
-        if self.lineno == 1 and kind != "header":
-            self.fail("MODIFIED", "the segment does not start with its header")
-        if kind == "header":
-            pass  # checked above
-        elif kind == "checkpoint":
-            self._checkpoint(fields)
-        elif kind == "loss":
-            self.fail(
-                "DELETED",
-                f"the writer announced {fields.get('count')} dropped records (seq "
-                f"{fields.get('seqs')}): {fields.get('reason')}",
-                self.last_seq + 1,
-            )
-        else:
-            self.fail("INSERTED", f"an unknown control line {kind!r}")
-        self.head = h
-
-    def _header(self, fields: dict[str, Any]) -> None:
-        if self.lineno != 1:
-            self.fail("INSERTED", "a segment header in the middle of a segment")
-        if fields.get("stream") != self.stream:
-            self.fail("INSERTED", f"a segment of stream {fields.get('stream')!r} in this stream")
-        file = fields.get("file")
-        if not isinstance(file, int):
-            self.fail("MODIFIED", "the segment header has no file number")
-        if file > self.next_file:
-            what = f"file {self.next_file}" + (f"-{file - 1}" if file - 1 > self.next_file else "")
-            self.fail(
-                "GAP",
-                f"segment {what} of the stream is missing (deleted without a signed prune "
-                "checkpoint)",
-                self.last_seq + 1,
-                line=None,
-            )
-        if file < self.next_file:
-            self.fail("DUPLICATE", f"segment file {file} appears twice", line=1)
-        first = fields.get("first_seq")
-        if first != self.last_seq + 1:
-            self.fail("DELETED", f"the segment starts at seq {first}, after {self.last_seq}")
-        if fields.get("prev_head") != self.head.hex():
-            self.fail("MODIFIED", "the segment does not continue the chain of the previous one")
-        if fields.get("epoch") != self.epoch:
-            self.fail(
-                "MODIFIED", f"the header says epoch {fields.get('epoch')!r}, not {self.epoch}"
-            )
-        if fields.get("ladder") != self.trust.ladder_index:
-            self.fail(
-                "BAD_SIGNATURE",
-                f"the header names ladder step {fields.get('ladder')!r}, but the stream started "
-                f"at step {self.trust.ladder_index}",
-            )
-        self.next_file = file + 1
-        self.last_was_checkpoint = False
-
-    def _checkpoint(self, fields: dict[str, Any]) -> None:
-        seq = fields.get("seq")
-        if self.public is None or not verify_signature(self.public, fields):
-            self.fail(
-                "BAD_SIGNATURE",
-                f"checkpoint (epoch {fields.get('epoch')}) is not signed by the stream's key "
-                "for this epoch: forged, re-signed or edited",
-                seq if isinstance(seq, int) else None,
-            )
-        if fields.get("epoch") != self.epoch:
-            self.fail("REORDERED", f"checkpoint epoch {fields.get('epoch')}, expected {self.epoch}")
-        if fields.get("head") != self.head.hex():
-            self.fail(
-                "MODIFIED",
-                f"a line between seq {self.interval_start} and {self.last_seq} changed (the "
-                "checkpoint's chain value does not match; verify with the auditor key to "
-                "name the record)",
-                self.interval_start,
-            )
-        if seq != self.last_seq:
-            self.fail("DELETED", f"the checkpoint covers seq {seq}, the file has {self.last_seq}")
-        if self.cp_hash not in ("*", fields.get("prev")):
-            self.fail("DELETED", "a checkpoint before this one is missing")
-        self._witness_check(fields)
-        try:
-            self.public = unb64(fields.get("next"), "next checkpoint key")
-        except ValueError:
-            self.fail("BAD_SIGNATURE", "the checkpoint's next key is malformed")
-        if self.mac is not None:
-            self.mac = evolve(self.mac, self.epoch)
-            self.tagger = Tagger(self.mac)
-        self.epoch += 1
-        self.cp_hash = hashlib.sha256(canonical(fields)).hexdigest()
-        self.sealed_seq = self.last_seq
-        self.interval_start = self.last_seq + 1
-        self.max_epoch_seen = self.epoch - 1
-        self.report.checkpoints += 1
-        self.last_was_checkpoint = True
-        self.last_reason = str(fields.get("reason", ""))
-        if fields.get("reason") == "close":
-            self.closed = True
-
-    def _witness_check(self, fields: dict[str, Any]) -> None:
-        witness = self.witness
-        if (
-            witness is not None
-            and witness.get("epoch") == fields.get("epoch")
-            and (witness.get("sig"), witness.get("head")) != (fields.get("sig"), fields.get("head"))
-        ):
-            self.fail(
-                "MODIFIED",
-                f"checkpoint epoch {fields.get('epoch')} differs from the copy the witness holds",
-                fields.get("seq") if isinstance(fields.get("seq"), int) else None,
-            )
 
     # --- the end of the stream -------------------------------------------------------------
 
@@ -552,7 +404,25 @@ class _Stream:
                 time.sleep(_ROTATION_GRACE)
         return False
 
+    def _pruned_tail(self) -> bool:
+        """After a rotation with no later file: whether retention pruned the later files
+        (signed, contiguous prunes) up to the stream's closing segment (a prune without a
+        next key); the chain then ends where the last prune says."""
+        if self.closed or self.last_reason != "rotate":
+            return False
+        if self.next_file not in self.prunes:
+            self._reload_prunes()
+        while self.next_file in self.prunes:
+            prune = self.prunes[self.next_file]
+            if prune.public_key is None and prune.file + 1 not in self.prunes:
+                self._adopt(prune, closing=True)
+                self.closed = True
+                return True
+            self._adopt(prune)
+        return False  # the last pruned segment ended with a rotation: the stream went on
+
     def _end(self, last: Segment) -> None:
+        self._pruned_tail()
         witness = self.witness
         w_epoch = witness.get("epoch") if witness is not None else None
         if type(w_epoch) is int and w_epoch > self.max_epoch_seen:
@@ -595,6 +465,7 @@ def verify_stream(
     report: VerifyReport,
     witness: dict[str, Any] | None,
     relist: Callable[[], list[Segment]] | None = None,
+    reload: Callable[[], dict[int, Prune]] | None = None,
 ) -> None:
     """Verify one stream's segments, appending at most one finding (plus copies and strays
     found among its files) to ``report``.
@@ -606,6 +477,8 @@ def verify_stream(
         report: where findings and counts go.
         witness: the witness's newest checkpoint of the stream, if any.
         relist: lists the stream's files again (to follow a live stream that rotates).
+        reload: reads the stream's prunes from the ladder again (a file missing or vanishing
+            while retention prunes it is no gap once its signed prune is there).
     """
     trust = ladder.streams.get(stream)
     if trust is None:
@@ -630,4 +503,6 @@ def verify_stream(
             return []
         return stream_files(stream, relist(), trust.prefix, numbers)[0]
 
-    _Stream(stream, trust, ladder.prunes.get(stream, {}), report, witness).run(files, again)
+    state = _Stream(stream, trust, ladder.prunes.get(stream, {}), report, witness)
+    state.reload = reload
+    state.run(files, again)

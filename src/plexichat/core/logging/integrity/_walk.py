@@ -92,6 +92,16 @@ def stream_files(
             )  # fmt: skip
         chosen.append(plain[0] if plain else group[0])
     numbered = sorted(((_number(s, cache), s) for s in chosen), key=lambda p: (p[0], p[1].index))
+    for number, seg in numbered:
+        if number != seg.index and (cache is None or seg.path in cache):  # a header says so
+            findings.append(
+                Finding(
+                    "RENAMED", str(seg.path), 1, None, stream,
+                    f"{seg.path.name} holds segment {number} (its header says so) but is named "
+                    f"as segment {seg.index}: readers, which go by name, would show its "
+                    "records out of order",
+                )
+            )  # fmt: skip
     for (a, first), (b, second) in itertools.pairwise(numbered):
         if a == b:
             findings.append(
