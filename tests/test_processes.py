@@ -204,3 +204,42 @@ def test_a_fork_never_inherits_the_key_directory_lock(tmp_path: Path) -> None:
     holder.join(10)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_fork_during_a_claim_does_not_keep_the_segment_claimed(tmp_path: Path) -> None:
+    """Upkeep claims a segment (an exclusive lock) while another thread forks: the child
+    closes its copy, so the claim ends when upkeep lets go (a child keeping it blocked the
+    segment's writer for as long as the child lived)."""
+    import fcntl
+    import threading
+
+    from plexichat.core.logging.sinks.segments import claim_segment
+
+    path = tmp_path / "plexichat.h-1-abcdef.000001.jsonl"
+    path.write_bytes(b'{"m":1}\n')
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with claim_segment(path) as claimed:
+            assert claimed
+            inside.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: once the parent let go, can a writer lock the file?
+        fd = os.open(path, os.O_RDONLY)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                os._exit(0)
+            except BlockingIOError:
+                time.sleep(0.01)
+        os._exit(1)
+    leave.set()
+    holder.join(10)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -15,7 +15,13 @@ from typing import Any
 import orjson
 
 from ..integrity._format import CONTROL_PREFIX
-from .segments import OversizedLine, Segment, compressed_successor, list_segments
+from .segments import (
+    OversizedLine,
+    Segment,
+    compressed_successor,
+    find_segment,
+    list_segments,
+)
 from .segments import iter_lines as _iter_all_lines
 
 __all__ = ["Line", "StreamFollower", "read_directory", "tail_lines"]
@@ -106,21 +112,31 @@ def tail_lines(directory: Path, count: int, prefix: str | None = None) -> list[L
     return StreamFollower(Path(directory), prefix).backlog(count)
 
 
-def _read_segment(seg: Segment) -> tuple[list[Line], Segment, int]:
-    """All complete lines of a segment, the segment actually read (it may have been
+def _read_segment(seg: Segment) -> tuple[list[Line], int]:
+    """All complete lines of a segment (finished from its compressed file when it was
     compressed meanwhile) and the offset after the last complete line."""
     lines: list[Line] = []
     end = 0
-    read = seg
-    for end, line, read in _segment_lines(seg):  # noqa: B007 - end, read used after the loop
+    for end, line, _ in _segment_lines(seg):  # noqa: B007 - end is read after the loop
         lines.append(line)
-    return lines, read, end
+    return lines, end
+
+
+_HOLE_POLLS = 3
+"""How many polls in a row a stream's next segment must be missing (neither listed nor
+found by name) before a follower gives it up as deleted and goes on with the next one
+there is (two when no older segment of the stream is left: see :class:`StreamFollower`)."""
 
 
 @dataclass
 class _Position:
-    segment: Segment
+    """Where a follower is in one stream: segment ``index`` is read up to ``offset``
+    (decompressed bytes; 0 when not started) and every lower index is done with."""
+
+    index: int
     offset: int
+    missing: int = 0
+    """Consecutive polls in which segment ``index`` was neither listed nor found by name."""
 
 
 @dataclass
@@ -129,6 +145,21 @@ class StreamFollower:
 
     New streams and new segments are picked up; a segment compressed while being followed is
     finished from its compressed file; lines come back merged by time within each poll.
+
+    Per stream, the follower keeps one :class:`_Position`: the index of the segment it
+    reads and how far it read it, every lower index being done with. A segment counts as
+    done once it was read to its end while a later segment of its stream was already
+    listed (the writer creates the next segment only after closing this one, so nothing
+    more can come). Segments are read strictly in index order and never skipped on the
+    strength of one listing: a directory listing is not atomic, and one taken while upkeep
+    compresses a segment can hold neither its plain nor its compressed name. So the next
+    segment is taken from the listing or, when the listing lacks it, looked up by name
+    (:func:`.segments.find_segment`, which finds a segment being compressed); when that
+    fails too, the stream waits there (its later segments are read at a later poll). The
+    segment is taken as deleted, and the stream continued after it, only when a later poll
+    still lacks it and it is older than every listed segment of its stream (retention
+    deletes the oldest first and outran the follower), or after :data:`_HOLE_POLLS` polls
+    in a row without it.
     """
 
     directory: Path
@@ -142,9 +173,9 @@ class StreamFollower:
         for stream, segs in list_segments(self.directory, self.prefix).items():
             collected: list[Line] = []
             for seg in reversed(segs):
-                lines, read, end = _read_segment(seg)
+                lines, end = _read_segment(seg)
                 if seg is segs[-1]:
-                    self._pos[stream] = _Position(read, end)
+                    self._pos[stream] = _Position(seg.index, end)
                 collected = lines + collected
                 if len(collected) >= count:
                     break
@@ -163,23 +194,44 @@ class StreamFollower:
                     pass
             except (OSError, EOFError):  # unreadable or damaged: start after what was read
                 pass
-            self._pos[stream] = _Position(last, end)
+            self._pos[stream] = _Position(last.index, end)
 
     def poll(self) -> list[Line]:
         """Return the complete lines written since the last poll, merged by time."""
         out: list[Line] = []
         for stream, segs in list_segments(self.directory, self.prefix).items():
-            pos = self._pos.get(stream)
-            for seg in segs:
-                if pos is not None and seg.index < pos.segment.index:
-                    continue
-                offset = pos.offset if pos is not None and seg.index == pos.segment.index else 0
-                end, read = offset, seg
-                for end, line, read in _segment_lines(seg, offset):  # noqa: B007 - used after the loop
-                    out.append(line)
-                pos = _Position(read, end)
-                self._pos[stream] = pos
+            out.extend(self._advance(stream, segs))
         out.sort(key=lambda line: line.sort_key)
+        return out
+
+    def _advance(self, stream: str, segs: list[Segment]) -> list[Line]:
+        """Read one stream on from its position, given its segments as just listed."""
+        listed = {seg.index: seg for seg in segs}
+        last = segs[-1].index
+        pos = self._pos.get(stream)
+        if pos is None:  # a new stream: from its first segment (the listing may miss it)
+            first = segs[0].index
+            while first > 1 and (below := find_segment(segs[0], first - 1)) is not None:
+                first, listed[below.index] = below.index, below
+            pos = self._pos[stream] = _Position(first, 0)
+        out: list[Line] = []
+        while pos.index <= last:
+            seg = listed.get(pos.index) or find_segment(segs[-1], pos.index)
+            if seg is None:
+                pos.missing += 1
+                oldest = pos.index < segs[0].index  # its older segments are gone too: retention
+                if pos.missing < (2 if oldest else _HOLE_POLLS):
+                    break  # not there yet as far as this listing tells: look again next poll
+                pos.index = min(i for i in listed if i > pos.index)  # deleted: go on after it
+                pos.offset, pos.missing = 0, 0
+                continue
+            pos.missing = 0
+            for end, line, _ in _segment_lines(seg, pos.offset):
+                out.append(line)
+                pos.offset = end
+            if pos.index == last:
+                break  # possibly still being written: continue from the offset next poll
+            pos.index, pos.offset = pos.index + 1, 0  # closed and read to its end: done
         return out
 
     def follow(

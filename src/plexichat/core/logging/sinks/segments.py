@@ -8,21 +8,22 @@ two processes ever write to the same file.
 from __future__ import annotations
 
 import errno
-import gzip
 import hashlib
 import io
+import itertools
 import os
 import re
 import secrets
 import socket
 import stat
-import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import IO
+
+from ._decompress import GzipRaw, ZstdRaw
 
 fcntl: ModuleType | None
 try:
@@ -36,6 +37,7 @@ __all__ = [
     "Segment",
     "claim_segment",
     "compressed_successor",
+    "find_segment",
     "is_local",
     "list_segments",
     "lock_segment",
@@ -115,16 +117,72 @@ class Segment:
 def scan_segments(directory: Path) -> list[Segment]:
     """Every segment file in ``directory`` (any prefix, plain and compressed), unordered;
     an unreadable directory has none. Only regular files count: a symlink, FIFO, socket or
-    device named like a segment is passed over (reading one could hang or never end)."""
+    device named like a segment is passed over (reading one could hang or never end).
+
+    A directory listing is not atomic: while upkeep compresses ``X`` (writes ``X.gz``, then
+    removes ``X``) one listing may hold neither name. So every index missing between a
+    stream's lowest and highest listed ones is looked up by name (:func:`find_segment`):
+    a segment being compressed is found, one deleted (retention) stays a hole.
+    """
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return []
-    return [
+    found = [
         seg
         for entry in entries
         if (seg := Segment.parse(Path(entry.path))) is not None and _regular(entry)
     ]
+    return found + _fill_holes(found)
+
+
+_PROBE_EDGE = 8
+"""Of a long run of missing indices (segments deleted, a real gap) only this many at each
+end are looked up: a segment caught mid-compression next to the gap is still found, and a
+listing never costs more than a few ``lstat`` per gap."""
+
+
+def _fill_holes(found: list[Segment]) -> list[Segment]:
+    """The segments missing from a listing between each stream's lowest and highest listed
+    index, found by name (3 ``lstat`` per hole at most)."""
+    groups: dict[tuple[str, str, bool], dict[int, Segment]] = {}
+    for seg in found:
+        groups.setdefault((seg.prefix, seg.stream, seg.structured), {})[seg.index] = seg
+    extra: list[Segment] = []
+    for by_index in groups.values():
+        if len(by_index) < 2:
+            continue
+        like = next(iter(by_index.values()))
+        present = sorted(by_index)
+        for low, high in itertools.pairwise(present):
+            first, last = low + 1, high - 1  # a run of missing indices (empty when adjacent)
+            run: Iterable[int] = range(first, last + 1)
+            if last - first + 1 > 2 * _PROBE_EDGE:
+                run = itertools.chain(
+                    range(first, first + _PROBE_EDGE), range(last - _PROBE_EDGE + 1, last + 1)
+                )
+            extra.extend(hit for index in run if (hit := find_segment(like, index)) is not None)
+    return extra
+
+
+def find_segment(like: Segment, index: int) -> Segment | None:
+    """Segment ``index`` of ``like``'s stream (same directory, prefix and kind), looked up by
+    name rather than listed: plain, then ``.gz``, then ``.zst``, regular files only.
+
+    Compression creates the compressed file before it removes the plain one, so in this
+    order a segment being compressed is always found; None means it is gone (deleted).
+    """
+    plain = like.path.with_name(
+        segment_name(like.prefix, like.stream, index, "jsonl" if like.structured else "log")
+    )
+    for suffix in ("", ".gz", ".zst"):
+        path = plain.with_name(plain.name + suffix)
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                return Segment.parse(path)
+        except OSError:
+            continue
+    return None
 
 
 def _regular(entry: os.DirEntry[str]) -> bool:
@@ -141,6 +199,8 @@ def list_segments(directory: Path, prefix: str | None = None) -> dict[str, list[
 
     When a segment exists both plain and compressed (compression just finished and the plain
     file is about to be removed), only the plain one is listed, so nothing is read twice.
+    A segment the directory listing missed (being compressed meanwhile) is still listed
+    when a later one of its stream is (see :func:`scan_segments`).
     """
     found: dict[tuple[str, int], Segment] = {}
     for seg in scan_segments(directory):
@@ -203,6 +263,7 @@ def claim_segment(path: Path) -> Iterator[bool]:
     except OSError:
         yield True  # gone already: nothing holds it
         return
+    _CLAIMS.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -217,7 +278,26 @@ def claim_segment(path: Path) -> Iterator[bool]:
             return
         yield True
     finally:
+        _CLAIMS.discard(fd)
         os.close(fd)
+
+
+_CLAIMS: set[int] = set()
+"""The descriptors of this process's claims. A child forked during a claim closes its
+copies: a lock belongs to the open file, so a child keeping its copy would hold the claim
+(and keep a new segment's writer from locking it) for as long as it lives."""
+
+
+def _close_claims_in_child() -> None:
+    for fd in list(_CLAIMS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _CLAIMS.clear()
+
+
+os.register_at_fork(after_in_child=_close_claims_in_child)
 
 
 def segment_in_use(path: Path) -> bool:
@@ -253,8 +333,6 @@ MAX_LINE = 10 * 1024 * 1024
 """The longest line :func:`iter_lines` yields (newline included); longer ones come back as
 :class:`OversizedLine` markers, never held whole in memory."""
 
-_ZSTD_CHUNK = 1024  # compressed bytes per decompression step: at most ~32 MiB of output
-
 
 class OversizedLine(bytes):
     """What :func:`iter_lines` yields for a line longer than its limit: the line's first
@@ -271,93 +349,6 @@ class OversizedLine(bytes):
         line = super().__new__(cls, head)
         line.size = size
         return line
-
-
-class _GzipRaw(io.RawIOBase):
-    """The decompressed bytes of a gzip file; damaged deflate data (``zlib.error``) raises
-    EOFError like a cut-off file does. Closing it closes the file too."""
-
-    def __init__(self, file: IO[bytes]) -> None:
-        self._file = file
-        self._gzip = gzip.GzipFile(filename="", mode="rb", fileobj=file)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            return self._gzip.readinto(buffer)
-        except zlib.error as exc:
-            raise EOFError(f"damaged gzip data: {exc}") from exc
-
-    def close(self) -> None:
-        try:
-            try:
-                self._gzip.close()
-            finally:
-                self._file.close()
-        finally:
-            super().close()
-
-
-class _ZstdRaw(io.RawIOBase):
-    """The decompressed bytes of a zstd file, every frame of it.
-
-    Damaged data (a ``zstandard.ZstdError``) and data cut off inside a frame raise EOFError,
-    as gzip does. Output is bounded per step (small input chunks), so a crafted file cannot
-    make one read allocate gigabytes. Closing it closes the file too.
-    """
-
-    def __init__(self, file: IO[bytes]) -> None:
-        import zstandard
-
-        self._file = file
-        self._error: type[Exception] = zstandard.ZstdError
-        self._dctx = zstandard.ZstdDecompressor()
-        self._frame: Any = None  # the current frame's decompressor; None between frames
-        self._out = b""
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while self._pos >= len(self._out):
-            if not self._decompress():
-                return 0
-        view = memoryview(buffer).cast("B")
-        n = min(len(view), len(self._out) - self._pos)
-        view[:n] = self._out[self._pos : self._pos + n]
-        self._pos += n
-        return n
-
-    def _decompress(self) -> bool:
-        """Decompress the next input chunk into ``_out``; False at the clean end of input."""
-        data = self._file.read(_ZSTD_CHUNK)
-        if not data:
-            if self._frame is not None:
-                raise EOFError("zstd data ends inside a frame: the file is cut off")
-            return False
-        parts: list[bytes] = []
-        while data:
-            if self._frame is None:
-                self._frame = self._dctx.decompressobj()
-            try:
-                parts.append(self._frame.decompress(data))
-            except self._error as exc:
-                raise EOFError(f"damaged zstd data: {exc}") from exc
-            data = b""
-            if self._frame.eof:  # the frame ended: what follows starts the next one
-                data = self._frame.unused_data
-                self._frame = None
-        self._out, self._pos = b"".join(parts), 0
-        return True
-
-    def close(self) -> None:
-        try:
-            self._file.close()
-        finally:
-            super().close()
 
 
 def _open_regular(path: Path) -> IO[bytes]:
@@ -403,10 +394,10 @@ def open_segment(path: Path, *, strict: bool = False) -> IO[bytes]:
     fh = _open_regular(path) if strict else open(path, "rb")  # noqa: SIM115 - caller closes
     try:
         if path.name.endswith(".gz"):
-            return io.BufferedReader(_GzipRaw(fh))
+            return io.BufferedReader(GzipRaw(fh))
         if path.name.endswith(".zst"):
             try:
-                return io.BufferedReader(_ZstdRaw(fh))
+                return io.BufferedReader(ZstdRaw(fh))
             except ImportError as exc:
                 raise OSError(
                     errno.ENOTSUP,
