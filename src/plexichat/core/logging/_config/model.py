@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .._core.levels import LEVEL_CHOICES, level_name, parse_level
+from .checks import DEFAULT_DIRECTORY, blank_path, check_retention_rules, required_duration
 from .units import parse_duration, parse_size
 
 __all__ = [
@@ -107,46 +108,6 @@ def _threshold(value: Any) -> str:
     return _level_text(levelno)
 
 
-_RULE_KEY_HELP = (
-    f"use a level name ({', '.join(LEVEL_CHOICES)}) or category:NAME (e.g. category:security)"
-)
-
-
-def check_retention_rules(value: Any) -> dict[str, str]:
-    """Validate per-level/category retention rules; return them with normalized keys.
-
-    Keys are a level name (``"DEBUG"``) or ``"category:NAME"`` (the name lower-cased); values
-    are durations (``"3 days"``, ``"7 years"``, a number of seconds, or ``"off"``: kept
-    forever), kept as given.
-
-    Raises:
-        ValueError: naming the bad key or value and what is allowed.
-    """
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"invalid retention_rules {value!r}: expected a mapping of level or category:NAME "
-            'to a duration, e.g. {"DEBUG": "3 days", "category:security": "1 year"}'
-        )
-    out: dict[str, str] = {}
-    for key, duration in value.items():
-        text = key.strip() if isinstance(key, str) else ""
-        kind, sep, name = text.partition(":")
-        if sep and kind.strip().lower() == "category" and name.strip():
-            norm = f"category:{name.strip().lower()}"
-        elif not sep and text.upper() in LEVEL_CHOICES:
-            norm = text.upper()
-        else:
-            raise ValueError(f"invalid retention rule key {key!r}: {_RULE_KEY_HELP}")
-        try:
-            parse_duration(duration)
-        except ValueError as exc:
-            raise ValueError(f"retention rule {key!r}: {exc}") from None
-        if norm in out:
-            raise ValueError(f"retention rule {key!r} repeats {norm!r}: give each key once")
-        out[norm] = "off" if duration is None or duration is False else str(duration).strip()
-    return out
-
-
 class LoggingConfig(BaseModel):
     """The complete logging configuration.
 
@@ -167,7 +128,9 @@ class LoggingConfig(BaseModel):
     level: str = Field(
         default="INFO", description="Minimum level: TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL."
     )
-    directory: Path = Field(default=Path("logs"), description="Directory of the segment files.")
+    directory: Path = Field(
+        default=DEFAULT_DIRECTORY, description="Directory of the segment files."
+    )
     console_enabled: bool = Field(default=True, description="Write records to the console.")
     console_level: str | None = Field(
         default=None, description="Console minimum level (default: level)."
@@ -509,6 +472,22 @@ class LoggingConfig(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return parse_duration(value)
+
+    @field_validator("directory", "integrity_key_directory", "encryption_key_file", mode="before")
+    @classmethod
+    def _path(cls, value: Any, info: Any) -> Any:
+        return blank_path(value, info.field_name)
+
+    @field_validator(
+        "flush_interval",
+        "performance_interval",
+        "alert_timeout",
+        "metrics_history_interval",
+        mode="before",
+    )
+    @classmethod
+    def _interval(cls, value: Any) -> float:
+        return required_duration(value)
 
     @field_validator("integrity_checkpoint_interval", mode="before")
     @classmethod

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 from pydantic import ValidationError
 
 from .._core.errors import ConfigError, error_reporter
 from .model import PROFILE_NAMES, LoggingConfig, redact_url
 from .profiles import PROFILES
+from .text import bounded_repr, shorten
+from .yaml_file import load_yaml
 
 __all__ = ["ENV_PREFIX", "EXTRA_ENV", "Resolved", "env_name", "read_yaml", "resolve"]
 
@@ -40,10 +41,19 @@ def env_name(field: str) -> str:
 class Resolved:
     """A validated configuration and, per field, where its value came from."""
 
-    def __init__(self, config: LoggingConfig, sources: dict[str, str], file: Path | None) -> None:
+    def __init__(
+        self,
+        config: LoggingConfig,
+        sources: dict[str, str],
+        file: Path | None,
+        dropped: Mapping[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.sources = sources
         self.file = file
+        self.dropped: dict[str, str] = dict(dropped or {})
+        """Settings a lenient resolution left at their default, with the reason (the field
+        name, or ``"file"`` for an unreadable config file)."""
 
 
 def _suggest(name: str, choices: tuple[str, ...] | list[str]) -> str:
@@ -53,7 +63,7 @@ def _suggest(name: str, choices: tuple[str, ...] | list[str]) -> str:
 
 def _unknown_setting(key: object, where: str) -> ConfigError:
     return ConfigError(
-        f"unknown setting {key!r}{where}{_suggest(str(key), FIELDS)}. "
+        f"unknown setting {bounded_repr(key)}{where}{_suggest(str(key)[:100], FIELDS)}. "
         f"Allowed settings: {', '.join(FIELDS)}"
     )
 
@@ -62,22 +72,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML config file into a mapping of known keys.
 
     Raises:
-        ConfigError: the file is missing, not YAML, not a mapping, or has unknown keys.
+        ConfigError: the file is missing, too large, not YAML, not a mapping, or has unknown
+            keys.
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read logging config file {str(path)!r}: {exc.strerror or exc}"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"logging config file {str(path)!r} is not UTF-8 text: {exc.reason} at byte {exc.start}"
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"logging config file {str(path)!r} is not valid YAML: {exc}") from None
+    data = load_yaml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -119,6 +117,8 @@ def _env_value(field: str, raw: str) -> Any:
             name, sep, value = part.partition("=")
             if not sep or not name.strip():
                 raise ConfigError(f"{bad}{part!r} is not '{form}'; {allowed}")
+            if name.strip() in pairs:
+                raise ConfigError(f"{bad}{name.strip()!r} is given twice; give each key once")
             pairs[name.strip()] = value.strip()
         return pairs
     if raw.strip().lower() in ("none", "null") and field in _NULLABLE:
@@ -148,34 +148,62 @@ def resolve(
     *,
     file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    lenient: bool = False,
 ) -> Resolved:
     """Layer every source and validate the result.
 
+    Args:
+        overrides: settings given in code (the highest precedence).
+        file: the YAML file layer (else ``PLEXICHAT_LOG_CONFIG_FILE``).
+        env: the environment (default: ``os.environ``).
+        lenient: instead of raising, drop each invalid setting (its default applies) and
+            list it in :attr:`Resolved.dropped`; every valid setting is kept. Used by the
+            implicit configuration, so that one typo never discards, say, the redaction
+            settings.
+
     Raises:
-        ConfigError: naming the field, the bad value, its source and what is allowed.
+        ConfigError: naming the field, the bad value, its source and what is allowed
+            (never when ``lenient``).
     """
     env = os.environ if env is None else env
+    dropped: dict[str, str] = {}
+
+    def problem(field: str, exc: ConfigError) -> None:
+        if not lenient:
+            raise exc
+        dropped.setdefault(field, str(exc))
+
     overrides = dict(overrides or {})
-    for key in overrides:
+    for key in list(overrides):
         if key not in FIELDS:
-            raise _unknown_setting(key, "")
+            problem(str(key), _unknown_setting(key, ""))
+            del overrides[key]
     _warn_unknown_env(env)
     path_text = file if file is not None else env.get("PLEXICHAT_LOG_CONFIG_FILE")
     path = Path(path_text) if path_text else None
-    file_data = read_yaml(path) if path is not None else {}
+    file_data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            file_data = read_yaml(path)
+        except ConfigError as exc:
+            problem("file", exc)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = dict.fromkeys(FIELDS, "default")
     profile = (
         overrides.get("profile") or env.get("PLEXICHAT_LOG_PROFILE") or file_data.get("profile")
     )
-    if profile is not None:
-        if not isinstance(profile, str) or profile not in PROFILES:
-            raise ConfigError(
-                f"invalid logging configuration: profile={profile!r} "
+    if profile is not None and (not isinstance(profile, str) or profile not in PROFILES):
+        problem(
+            "profile",
+            ConfigError(
+                f"invalid logging configuration: profile={bounded_repr(profile)} "
                 f"(from {_profile_source(overrides, env, path)}): unknown logging profile; "
                 f"choose one of {', '.join(PROFILE_NAMES)}"
-            )
+            ),
+        )
+        profile = None
+    if profile is not None:
         for key, value in PROFILES[profile].items():
             values[key] = value
             sources[key] = f"profile {profile}"
@@ -187,7 +215,11 @@ def resolve(
     for field in FIELDS:
         raw = env.get(env_name(field))
         if raw is not None:
-            env_data[field] = _env_value(field, raw)
+            try:
+                env_data[field] = _env_value(field, raw)
+            except ConfigError as exc:
+                problem(field, exc)
+                continue
             env_sources[field] = f"env {env_name(field)}"
     for label, data in layers:
         for key, value in data.items():
@@ -205,11 +237,22 @@ def resolve(
             continue
         values[key] = _merge(key, values.get(key), value)
         sources[key] = "code"
-    try:
-        config = LoggingConfig.model_validate(values)
-    except ValidationError as exc:
-        raise ConfigError(_explain(exc, values, sources)) from None
-    return Resolved(config, sources, path)
+    while True:
+        try:
+            config = LoggingConfig.model_validate(values)
+        except ValidationError as exc:
+            if not lenient:
+                raise ConfigError(_explain(exc, values, sources)) from None
+            bad = {str((err.get("loc") or ("?",))[0]) for err in exc.errors()}
+            message = _explain(exc, values, sources)
+            if not bad & values.keys():  # pragma: no cover - a default itself is invalid
+                raise ConfigError(message) from None
+            for field in bad & values.keys():
+                dropped.setdefault(field, message)
+                values.pop(field)
+                sources[field] = "default"
+            continue
+        return Resolved(config, sources, path, dropped)
 
 
 def _profile_source(overrides: Mapping[str, Any], env: Mapping[str, str], path: Path | None) -> str:
@@ -238,11 +281,11 @@ def _explain(exc: ValidationError, values: Mapping[str, Any], sources: Mapping[s
         field = str(loc[0])
         value = values.get(field, err.get("input"))
         msg = str(err.get("msg", "invalid"))
-        msg = msg.removeprefix("Value error, ")
+        msg = shorten(msg.removeprefix("Value error, "))
         if err.get("type") == "literal_error":
             msg = f"allowed are {msg.removeprefix('Input should be ')}"
         source = sources.get(field, "code")
-        shown = "**********" if _is_secret(field) else repr(redact_url(value))
+        shown = "**********" if _is_secret(field) else bounded_repr(redact_url(value))
         lines.append(f"{field}={shown} (from {source}): {msg}")
     return "invalid logging configuration: " + "; ".join(lines)
 

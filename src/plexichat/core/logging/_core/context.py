@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from types import MappingProxyType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeAlias, TypeVar, cast
 
 __all__ = [
     "bind_context",
@@ -59,8 +58,20 @@ def clear_context() -> None:
     _context.set(_EMPTY)
 
 
+_Frames: TypeAlias = "tuple[log_context, contextvars.Token[Mapping[str, Any]], _Frames] | None"
+_frames: contextvars.ContextVar[_Frames] = contextvars.ContextVar(
+    "plexichat_log_context_frames", default=None
+)
+"""The ``log_context`` blocks open in the current context, innermost first: each thread and
+asyncio task has its own, so one instance can be entered by any number of them at once."""
+
+
 class log_context:  # noqa: N801 - a context manager used like a function, as contextlib's are
-    """Bind fields for the duration of a block or of a decorated function (sync or async).
+    """Bind fields for the duration of a block or of a decorated function (sync or async,
+    generator or async generator: the fields are bound around each step).
+
+    One instance can be shared (a module constant, a decorator) and entered by several
+    threads or asyncio tasks at the same time, and re-entered.
 
     Example:
         >>> with log_context(request_id="req_1", user_id="u1"):
@@ -72,35 +83,31 @@ class log_context:  # noqa: N801 - a context manager used like a function, as co
 
     def __init__(self, **fields: Any) -> None:
         self._fields = fields
-        self._tokens: list[contextvars.Token[Mapping[str, Any]]] = []
 
     def __enter__(self) -> Mapping[str, Any]:
         merged = dict(_context.get())
         merged.update(self._fields)
         view = MappingProxyType(merged)
-        self._tokens.append(_context.set(view))
+        _frames.set((self, _context.set(view), _frames.get()))
         return view
 
     def __exit__(self, *exc: object) -> None:
-        _context.reset(self._tokens.pop())
+        frame = _frames.get()
+        while frame is not None and frame[0] is not self:
+            frame = frame[2]  # an inner block left open (a generator suspended in it)
+        if frame is None:
+            return  # not entered in this context: nothing of ours to undo
+        _, token, outer = frame
+        try:
+            _context.reset(token)
+        except (RuntimeError, ValueError):  # pragma: no cover - token used or foreign
+            pass
+        _frames.set(outer)
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
-        fields = self._fields
-        if inspect.iscoroutinefunction(func):
+        from ._context_wrappers import wrap
 
-            @functools.wraps(func)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                with log_context(**fields):
-                    return await func(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            with log_context(**fields):
-                return func(*args, **kwargs)
-
-        return wrapper
+        return cast("Callable[P, R]", wrap(func, self._fields))
 
 
 def run_in_context(func: Callable[P, R]) -> Callable[P, R]:

@@ -16,6 +16,13 @@ from collections.abc import Mapping
 from types import FrameType, TracebackType
 from typing import Any, TypeAlias
 
+from ._caller import (
+    _INTERNAL_FILES,
+    _caller_frame,
+    _ensure_configured,
+    _fast_target,
+    _stacklevel,
+)
 from .clock import iso_utc
 from .context import current_context
 from .errors import error_reporter
@@ -33,7 +40,6 @@ from .event import (
     safe_repr,
     split_extra,
 )
-from .handler import PlexiHandler
 from .levels import AUDIT, SECURITY, TRACE
 
 __all__ = ["PlexiLogger", "adopt_logger", "plexi_logger"]
@@ -43,7 +49,7 @@ _SysExcInfo: TypeAlias = (
 )
 ExcInfo: TypeAlias = "bool | _SysExcInfo | BaseException | None"
 
-_INTERNAL_FILES = frozenset({__file__, logging.__file__})
+_INTERNAL_FILES.add(__file__)
 _OTEL = "opentelemetry.trace"
 _SCALARS = frozenset({str, int, float})
 _time = time.time
@@ -57,57 +63,6 @@ _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = (
 )
 
 
-def _caller_frame(stacklevel: int) -> FrameType:
-    """The frame of the code that called the level method (our own frames skipped).
-
-    Called from ``_plexi_log``; when no Python code called (a C callback such as
-    ``atexit.register(logger.warning, ...)``), the level method's own frame stands in.
-    """
-    try:
-        frame: FrameType = sys._getframe(3)
-    except ValueError:
-        return sys._getframe(2)
-    while frame.f_code.co_filename in _INTERNAL_FILES:
-        back = frame.f_back
-        if back is None:
-            break
-        frame = back
-    if stacklevel > 1:
-        frame = _up(frame, stacklevel)
-    return frame
-
-
-def _up(frame: FrameType, stacklevel: int) -> FrameType:
-    """Walk ``stacklevel - 1`` frames up from the caller, not counting logging's own frames."""
-    f = frame
-    while stacklevel > 1:
-        nxt = f.f_back
-        if nxt is None:
-            break
-        f = nxt
-        if f.f_code.co_filename not in _INTERNAL_FILES:
-            stacklevel -= 1
-    return f
-
-
-def _fast_target(logger: logging.Logger) -> PlexiHandler | None:
-    """Return the PlexiChat handler if it is the only thing a record from ``logger`` reaches."""
-    found: PlexiHandler | None = None
-    node: logging.Logger | None = logger
-    while node is not None:
-        if node.filters:
-            return None
-        for handler in node.handlers:
-            if found is None and type(handler) is PlexiHandler and not handler.filters:
-                found = handler
-            else:
-                return None
-        if not node.propagate:
-            break
-        node = node.parent
-    return found
-
-
 class PlexiLogger(logging.Logger):
     """A stdlib logger that also takes keyword fields and has ``trace``/``security``/``audit``.
 
@@ -117,6 +72,17 @@ class PlexiLogger(logging.Logger):
     """
 
     _cache: dict[int, bool]  # stdlib's per-level isEnabledFor cache (not in typeshed)
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - stdlib name
+        """Like stdlib's; on a cache miss (every level change, ``shutdown_logging`` included,
+        empties the cache) logging is configured first if it is not, as ``get_logger`` does."""
+        if self.disabled:
+            return False
+        try:
+            return self._cache[level]
+        except KeyError:
+            _ensure_configured()
+            return super().isEnabledFor(level)
 
     def _plexi_log(
         self,
@@ -253,7 +219,7 @@ class PlexiLogger(logging.Logger):
                 extra = _fold_fields(extra, fields)
             # Stdlib's Logger._log, step by step, so that a record stdlib cannot build from
             # hostile arguments is still built (message pre-formatted) instead of raising.
-            fn, lno, func, sinfo = self.findCaller(stack_info, stacklevel)
+            fn, lno, func, sinfo = self.findCaller(stack_info, _stacklevel(stacklevel))
             if exc_info:
                 if isinstance(exc_info, BaseException):
                     exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
@@ -533,7 +499,7 @@ class PlexiLogger(logging.Logger):
     ) -> None:
         exc_info = kw.pop("exc_info", None)
         stack_info = bool(kw.pop("stack_info", False))
-        stacklevel = int(kw.pop("stacklevel", 1))
+        stacklevel = _stacklevel(kw.pop("stacklevel", 1))
         extra = kw.pop("extra", None)
         self._plexi_log(level, msg, args, exc_info, extra, stack_info, stacklevel, kw)
 

@@ -21,6 +21,7 @@ from ..sinks.console import ConsoleSink, TextLines
 from ..sinks.files import AsyncFileSink, SegmentWriter, SyncFileSink
 from ..sinks.maintenance import Maintenance, RetentionPolicy
 from .errors import ConfigError, error_reporter
+from .fallback import configure_leniently
 from .handler import PlexiHandler, Sink
 from .levels import parse_level
 
@@ -46,6 +47,7 @@ class LoggingManager:
         self._app_owned: set[str] = set()
         self._root_level: int | None = None
         self.configured_at: float | None = None
+        self._configuring = False
 
     # --- configuration -------------------------------------------------------------------
 
@@ -76,22 +78,21 @@ class LoggingManager:
         """Configure from defaults, profile, file and environment if nothing is configured yet.
 
         A bad environment or file value does not crash the application here: it is reported
-        on stderr and the defaults are used instead.
+        on stderr and only that setting falls back to its default; every other setting
+        (redaction and encryption included) still applies.
         """
         if self._resolved is not None:
             return
-        with self._lock:
-            if self.configured:
+        with self._lock:  # other threads wait; this thread, re-entering, sees the flag
+            if self.configured or self._configuring:
                 return
+            self._configuring = True  # a record logged while configuring must not recurse
             try:
                 self.configure()
             except Exception as exc:  # noqa: BLE001 - get_logger never crashes the application
-                error_reporter.report("config", f"{exc}; using the defaults instead")
-                self._apply(resolve({}, env={}))
-                from ..security.encryption_pipeline import wants_encryption, withhold
-
-                if wants_encryption(self._overrides):  # fail closed: never in clear
-                    self.handler.set_processors((*self.handler.processors, withhold))
+                configure_leniently(self, exc)
+            finally:
+                self._configuring = False
 
     def configure(
         self,
@@ -118,7 +119,7 @@ class LoggingManager:
                 wanted.update({k: getattr(config, k) for k in config.model_fields_set})
             wanted.update(overrides)
             resolved = resolve(wanted, file=file if file is not None else self._file)
-            _check_directory(resolved)
+            check_directory(resolved)
             self._overrides = wanted
             if file is not None:
                 self._file = file
@@ -289,7 +290,8 @@ def _stop_monitoring(timeout: float | None) -> None:
             getattr(module, f"stop_{name}")(timeout)
 
 
-def _check_directory(resolved: Resolved) -> None:
+def check_directory(resolved: Resolved) -> None:
+    """Refuse a log directory path that exists and is not a directory."""
     cfg = resolved.config
     try:
         taken = cfg.file_enabled and cfg.directory.exists() and not cfg.directory.is_dir()

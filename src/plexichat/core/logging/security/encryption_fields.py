@@ -145,15 +145,26 @@ def check_redact_keys(value: Any) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+_UNSET_WORDS = ("", "null", "Null", "NULL", "None", "~", "[]")
+"""Text of an unset or templated-away setting (``""``, YAML/JSON ``null``, Python's
+``None``, an empty JSON array): it means the default patterns, never "no patterns"."""
+
+
 def check_redact_patterns(value: Any) -> list[str]:
     """Validate ``redact_patterns``; ``"none"`` means no value patterns, ``"default"``
     stands for the default set and ``"all"`` for every pattern.
+
+    An empty or blank text, ``null``, ``None`` or ``[]`` (how an unset variable often
+    arrives through a template) means the default set: only the explicit word ``none``
+    (or ``off``), or an empty list given in code or YAML, turns the value patterns off.
 
     Raises:
         ValueError: naming the unknown pattern and the allowed ones.
     """
     from .redaction_patterns import DEFAULT_PATTERNS, PATTERN_NAMES, check_pattern_names
 
+    if value is None or (isinstance(value, str) and value.strip() in _UNSET_WORDS):
+        return list(DEFAULT_PATTERNS)
     names: list[str] = []
     for name in _as_list(value, "redact_patterns", '["jwt", "credit_card", "email"]'):
         lowered = name.lower()
@@ -161,7 +172,7 @@ def check_redact_patterns(value: Any) -> list[str]:
             names.extend(DEFAULT_PATTERNS)
         elif lowered == "all":
             names.extend(PATTERN_NAMES)
-        elif lowered != "none":
+        elif lowered not in ("none", "off"):
             names.append(lowered)
     return list(check_pattern_names(names))
 
