@@ -154,20 +154,21 @@ class _Recorder(logging.Handler):
 def _fast() -> Iterator[list[logging.LogRecord]]:
     """Only the PlexiChat handler is attached; no LogRecord may be created."""
     created: list[logging.LogRecord] = []
-    factory = logging.getLogRecordFactory()
+    init = logging.LogRecord.__init__
 
-    def counting(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = factory(*args, **kwargs)
-        created.append(record)
-        return record
+    def counting(self: logging.LogRecord, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        created.append(self)
 
-    logging.setLogRecordFactory(counting)
+    # counted in LogRecord itself: a custom record factory makes logging take the stdlib
+    # path (the factory may add attributes), so it cannot be the counter
+    logging.LogRecord.__init__ = counting  # type: ignore[method-assign]
     try:
         with only_plexi_handler():
             assert logging.getLogger().handlers == [get_logging_manager().handler]
             yield created
     finally:
-        logging.setLogRecordFactory(factory)
+        logging.LogRecord.__init__ = init  # type: ignore[method-assign]
 
 
 @contextmanager

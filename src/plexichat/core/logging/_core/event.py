@@ -276,7 +276,7 @@ def split_extra(
     perf: dict[str, Any] | None = None
     call_context: dict[str, Any] | None = None
     for source in (extra, fields):
-        if not source:
+        if source is None:  # not ``not source``: a hostile __bool__/__len__ may raise
             continue
         items = items_of(source)
         if items is None:

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+import orjson
 from orjson import dumps as _dumps
 
 from .errors import error_reporter
 from .event import _OPTIONS, _default, event_from_record, to_json
 
-__all__ = ["PlexiHandler", "Processor", "Sink"]
+__all__ = ["MAX_RECORD_BYTES", "PlexiHandler", "Processor", "Sink", "fit_record"]
 
 Processor = Callable[[dict[str, Any]], dict[str, Any]]
 """A step applied to every event before it is serialized (redaction, field encryption)."""
@@ -75,7 +76,12 @@ class PlexiHandler(logging.Handler):
         self._processors = tuple(processors)
 
     def emit_event(self, levelno: int, event: dict[str, Any]) -> None:
-        """Process ``event``, serialize it once and give it to every sink that admits it."""
+        """Process ``event``, serialize it once and give it to every sink that admits it.
+
+        Each sink is tried on its own: one that fails never keeps the record from the others.
+        A record whose JSON exceeds :data:`MAX_RECORD_BYTES` is cut to fit (see
+        :func:`fit_record`), so it stays readable.
+        """
         try:
             if not self._sinks and self._closed and self.on_reopen is not None:
                 self.on_reopen()
@@ -87,11 +93,18 @@ class PlexiHandler(logging.Handler):
                     data = _dumps(event, default=_default, option=_OPTIONS)
                 except Exception:  # noqa: BLE001 - the careful pass handles hostile values
                     data = to_json(event)
-            for sink in self._sinks:
-                if levelno >= sink.level:
-                    sink.write(levelno, event, data)
+                if len(data) > MAX_RECORD_BYTES:
+                    event, data = fit_record(data)
+                    error_reporter.report("oversized-record", _OVERSIZED)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             error_reporter.report("emit", f"could not write a log record: {exc!r}")
+            return
+        for sink in self._sinks:
+            try:
+                if levelno >= sink.level:
+                    sink.write(levelno, event, data)
+            except Exception as exc:  # noqa: BLE001 - the other sinks still get the record
+                error_reporter.report("emit", f"could not write a log record: {exc!r}")
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter, then emit without the handler lock (the sinks are thread-safe)."""
@@ -131,3 +144,82 @@ class PlexiHandler(logging.Handler):
             except Exception as exc:  # noqa: BLE001
                 error_reporter.report("close", f"could not close a log sink: {exc!r}")
         super().close()
+
+
+MAX_RECORD_BYTES = 10 * 1024 * 1024 - 64 * 1024
+"""The longest serialized record written as is. Readers skip lines over ``MAX_LINE``
+(10 MiB, :mod:`..sinks.segments`); the 64 KiB margin leaves room for what the writer
+appends (stream, sequence number, integrity tag)."""
+
+_OVERSIZED = (
+    f"a log record longer than {MAX_RECORD_BYTES} bytes was cut to fit (its largest values"
+    " end in '...[truncated N bytes]'): readers skip longer lines"
+)
+_FIT_ROUNDS = 32
+
+
+def fit_record(data: bytes, limit: int = MAX_RECORD_BYTES) -> tuple[dict[str, Any], bytes]:
+    """Shrink a serialized record over ``limit`` bytes until it fits.
+
+    Works on the plain JSON of ``data``: the largest string value is cut and ends in
+    ``...[truncated N bytes]``; a large container of small values becomes its JSON text,
+    cut the same way. Returns the smaller event and its bytes; never raises.
+    """
+    try:
+        event: dict[str, Any] = orjson.loads(data)
+        for _ in range(_FIT_ROUNDS):
+            excess = len(data) - limit
+            if excess <= 0:
+                return event, data
+            _shrink_largest(event, excess + 256)
+            data = orjson.dumps(event)
+    except Exception:  # noqa: BLE001 - never raise on the logging path
+        event = {}
+    # Still too big (e.g. thousands of small fields): keep the record's identity only.
+    small: dict[str, Any] = {key: event.get(key) for key in _IDENTITY if key in event}
+    message = str(small.get("message", ""))
+    if len(message) > limit // 8:
+        small["message"] = _cut(message, len(message) - limit // 8)
+    small["metadata"] = {"truncated": f"record over {limit} bytes: fields dropped"}
+    return small, orjson.dumps(small)
+
+
+_IDENTITY = (
+    "timestamp", "level", "category", "message", "module", "function", "line", "logger",
+    "severity_number", "trace_id", "span_id",
+)  # fmt: skip
+
+
+def _size(value: Any) -> int:
+    return len(orjson.dumps(value))
+
+
+def _shrink_largest(node: Any, excess: int) -> None:
+    """Cut the largest value under ``node`` so the record shrinks by about ``excess``."""
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            return
+        sizes = [(_size(node[k]), k) for k in keys]
+        size, key = max(sizes, key=lambda pair: pair[0])
+        child = node[key]
+        if isinstance(child, str):
+            node[key] = _cut(child, excess)
+            return
+        if isinstance(child, dict | list) and child and size * 2 >= excess:
+            spread = max(_size(v) for v in (child.values() if isinstance(child, dict) else child))
+            if spread * 4 >= min(size, excess):  # one big value inside: go find it
+                node = child
+                continue
+        # Many small values (or a scalar): the container's JSON text, cut.
+        node[key] = _cut(orjson.dumps(child).decode("utf-8"), excess)
+        return
+
+
+def _cut(text: str, excess: int) -> str:
+    """``text`` shorter by at least ``excess`` UTF-8 bytes (when it is that long), marked."""
+    raw = text.encode("utf-8")
+    keep = max(0, len(raw) - excess - 32)
+    kept = raw[:keep].decode("utf-8", "ignore")
+    removed = len(raw) - len(kept.encode("utf-8"))
+    return f"{kept}...[truncated {removed} bytes]"

@@ -12,11 +12,13 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, TextIO
 
 from .._core.clock import console_time
 from .._core.errors import error_reporter
+from .._core.handler import _OVERSIZED, MAX_RECORD_BYTES
 from .._core.levels import level_name
 
 __all__ = ["ConsoleRenderer", "ConsoleSink", "TextLines", "escape_controls", "use_color"]
@@ -118,12 +120,38 @@ class ConsoleRenderer:
         exc = event.get("exception")
         if isinstance(exc, Mapping):
             lines = exc.get("traceback") or [f"{exc.get('type')}: {exc.get('message')}"]
-            tb = "\n".join(escape_controls(str(line)) for line in lines)
+            tb = _continuation(lines if isinstance(lines, list) else [lines])
             head += "\n" + (f"{LEVEL_COLORS['ERROR']}{tb}{RESET}" if self.color else tb)
         stack = event.get("stack")
         if isinstance(stack, str):
-            head += "\n" + "\n".join(escape_controls(line) for line in stack.split("\n"))
+            head += "\n" + _continuation(stack.split("\n"))
         return head
+
+
+def _continuation(lines: list[Any]) -> str:
+    """Traceback / stack lines below a record line, escaped, none of them able to pass for
+    a record line: a line starting with ``[`` (the console format's first character) gets a
+    ``| `` prefix. The traceback's own lines (``Traceback``, ``  File ...``) are untouched."""
+    out = []
+    for line in lines:
+        text = escape_controls(str(line))
+        out.append("| " + text if text.startswith("[") else text)
+    return "\n".join(out)
+
+
+def fallback_line(event: Mapping[str, Any], exc: BaseException) -> str:
+    """A minimal console line for an event the renderer failed on (never raises)."""
+    try:
+        level = str(event.get("level", ""))
+        name = escape_controls(str(event.get("logger") or event.get("module") or ""))
+        message = escape_controls(str(event.get("message", "")))
+        stamp = str(event.get("timestamp", ""))[:19].replace("T", " ")
+        return (
+            f"[{stamp}] [{level:<8}] {name}: {message}"
+            f"  <context not shown: {type(exc).__name__} while rendering>"
+        )
+    except Exception:  # noqa: BLE001 - a hostile event: name only the failure
+        return f"<a log record could not be rendered: {type(exc).__name__}>"
 
 
 _local_cache: tuple[str, str] = ("", "")
@@ -152,7 +180,9 @@ _LIVE_CONSOLES: weakref.WeakSet[ConsoleSink] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     for sink in list(_LIVE_CONSOLES):
-        sink._lock = threading.Lock()  # another thread may have held it at fork time
+        sink._lock = threading.RLock()  # another thread may have held it at fork time
+        sink._busy = False
+        sink._nested.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -181,7 +211,11 @@ class ConsoleSink:
         self.colors = colors
         self.show_context = show_context
         self.utc = utc
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler that logs while this thread is mid-write must not
+        # deadlock. Its record waits in ``_nested``; the outer call writes it right after.
+        self._lock = threading.RLock()
+        self._busy = False
+        self._nested: deque[tuple[int, str]] = deque()
         self.written: dict[int, int] = {}
         self._renderers: dict[bool, ConsoleRenderer] = {}
         _LIVE_CONSOLES.add(self)
@@ -199,14 +233,55 @@ class ConsoleSink:
         if renderer is None:
             renderer = ConsoleRenderer(color=color, show_context=self.show_context, utc=self.utc)
             self._renderers[color] = renderer
-        text = renderer.render(event)
         try:
-            with self._lock:
-                stream.write(text + "\n")
+            text = renderer.render(event)
+        except Exception as exc:  # noqa: BLE001 - e.g. a context value whose repr raises
+            error_reporter.report("console-render", f"cannot render a log record: {exc!r}")
+            text = fallback_line(event, exc)
+        with self._lock:
+            if self._busy:  # a signal handler on this thread, inside our own write
+                self._nested.append((levelno, text))
+                return
+            self._busy = True
+            try:
+                stream.write(text + "\n")  # one call per record: a record lands whole
                 stream.flush()
                 self.written[levelno] = self.written.get(levelno, 0) + 1
+            except Exception as exc:  # noqa: BLE001 - a closed or broken console never crashes us
+                error_reporter.report("console", f"cannot write to the console: {exc!r}")
+            finally:
+                self._busy = False  # then look: a record queued after this writes itself
+                if self._nested:
+                    self._busy = True
+                    self._leave(stream)
+
+    def _put(self, stream: TextIO, levelno: int, text: str) -> None:
+        """One record, one ``write`` call (so it lands whole); the caller holds the lock."""
+        try:
+            stream.write(text + "\n")
+            stream.flush()
+            self.written[levelno] = self.written.get(levelno, 0) + 1
         except Exception as exc:  # noqa: BLE001 - a closed or broken console never crashes us
             error_reporter.report("console", f"cannot write to the console: {exc!r}")
+
+    def _leave(self, stream: TextIO) -> None:
+        """Write what signal handlers logged during our write, then clear ``_busy``.
+
+        Writing them from the handler itself would re-enter the stream's buffer (Python
+        refuses: ``reentrant call``); the loop re-checks after clearing, so none is left.
+        """
+        nested = self._nested
+        try:
+            while True:
+                while nested:
+                    levelno, text = nested.popleft()
+                    self._put(stream, levelno, text)
+                self._busy = False
+                if not nested:
+                    return
+                self._busy = True
+        finally:
+            self._busy = False
 
     def flush(self, timeout: float | None = None) -> bool:
         """Flush the console stream."""
@@ -239,7 +314,16 @@ class TextLines:
 
     def write(self, levelno: int, event: Mapping[str, Any], data: bytes | None) -> None:
         """Render the event as console text and pass it on as the line's bytes."""
-        text = self._renderer.render(event).encode("utf-8", "backslashreplace")
+        try:
+            rendered = self._renderer.render(event)
+        except Exception as exc:  # noqa: BLE001 - e.g. a context value whose repr raises
+            error_reporter.report("console-render", f"cannot render a log record: {exc!r}")
+            rendered = fallback_line(event, exc)
+        text = rendered.encode("utf-8", "backslashreplace")
+        if len(text) > MAX_RECORD_BYTES:  # readers skip longer lines: cut it, visibly
+            kept = text[: MAX_RECORD_BYTES - 64].decode("utf-8", "ignore").encode("utf-8")
+            text = kept + b"...[truncated %d bytes]" % (len(text) - len(kept))
+            error_reporter.report("oversized-record", _OVERSIZED)
         self.inner.write(levelno, event, text)
 
     def flush(self, timeout: float | None = None) -> bool:

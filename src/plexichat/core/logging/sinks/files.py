@@ -44,6 +44,35 @@ class _Marker:
         self.ok = False
 
 
+class _Wake:
+    """A ``threading.Event`` whose ``set`` is re-entrant: a signal handler that logs while
+    this thread is inside ``set`` (holding the condition's lock) must not deadlock, so the
+    condition uses an RLock (``threading.Event`` uses a plain Lock)."""
+
+    __slots__ = ("_cond", "_flag")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.RLock())
+        self._flag = False
+
+    def set(self) -> None:
+        """Wake the waiter."""
+        with self._cond:
+            self._flag = True
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        """Reset the flag."""
+        self._flag = False
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until set or ``timeout``; True when set."""
+        with self._cond:
+            if not self._flag:
+                self._cond.wait(timeout)
+            return self._flag
+
+
 class _FileSinkBase:
     """What both file sinks share: a writer, a level, and forwarding after close.
 
@@ -76,10 +105,20 @@ class _FileSinkBase:
 
 
 class SyncFileSink(_FileSinkBase):
-    """Writes each record to the OS before the logging call returns (survives ``kill -9``)."""
+    """Writes each record to the OS before the logging call returns (survives ``kill -9``).
+
+    Signal-safe: a signal handler that logs while this thread is inside the writer (the
+    lock is re-entrant, so it does not deadlock) never enters the writer a second time, which
+    would corrupt the integrity chain. Its record waits in ``_reentered`` and the outer call
+    writes it right after its own, in order.
+    """
 
     def __init__(self, writer: SegmentWriter, level: int = 0) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._busy = False
+        """True while the lock's owner is inside the writer (only the owner reads it)."""
+        self._reentered: deque[tuple[int, Mapping[str, Any], bytes]] = deque()
+        self._shut = False
         super().__init__(writer, level)
         self._start_ticker()
 
@@ -101,22 +140,74 @@ class SyncFileSink(_FileSinkBase):
                 with self._lock:
                     if self._closed:
                         return
-                    self.writer.tick()
+                    self._busy = True
+                    try:
+                        self.writer.tick()
+                    finally:
+                        self._leave()
             except Exception as exc:  # noqa: BLE001 - the ticker must survive
                 error_reporter.report("writer", f"log sealer error: {exc!r}")
 
     def write(self, levelno: int, event: Mapping[str, Any], data: bytes) -> None:
         """Write one serialized event."""
         with self._lock:
+            if self._busy:  # a signal handler on this thread, inside our own write
+                self._reentered.append((levelno, event, data))
+                return
             if not self._closed:
-                self.writer.write_one(levelno, data)
+                self._busy = True
+                try:
+                    self.writer.write_one(levelno, data)
+                finally:
+                    self._busy = False  # then look: a record queued after this writes itself
+                    if self._reentered or self._closed:
+                        self._busy = True
+                        self._leave()
                 return
         self._late(levelno, event, data)
+
+    def _leave(self) -> None:
+        """Write what signal handlers logged meanwhile (and close the writer when one of
+        them closed the sink), then clear ``_busy``; the caller holds the lock.
+
+        The loop re-checks after clearing: a record queued between the last write and the
+        clearing is still written here, and one logged after it writes itself.
+        """
+        queue = self._reentered
+        try:
+            while True:
+                while queue:
+                    levelno, event, data = queue.popleft()
+                    try:
+                        if self._closed:
+                            self._late(levelno, event, data)
+                        else:
+                            self.writer.write_one(levelno, data)
+                    except Exception as exc:  # noqa: BLE001 - the next ones still go
+                        error_reporter.report("writer", f"log writer error: {exc!r}")
+                if self._closed and not self._shut:
+                    self._shut = True
+                    try:
+                        self.writer.close()
+                    except Exception as exc:  # noqa: BLE001
+                        error_reporter.report("close", f"could not close a log sink: {exc!r}")
+                self._busy = False
+                if not queue:
+                    return
+                self._busy = True
+        finally:
+            self._busy = False  # even on KeyboardInterrupt: never leave the sink stuck
 
     def flush(self, timeout: float | None = None) -> bool:
         """Retry anything a failed write left buffered; True when nothing is left."""
         with self._lock:
-            return self.writer.flush_pending()
+            if self._busy:  # called from a signal handler mid-write: the outer call flushes
+                return False
+            self._busy = True
+            try:
+                return self.writer.flush_pending()
+            finally:
+                self._leave()
 
     def close(self, timeout: float | None = None, successor: Any = None) -> None:
         """Close the current segment; later records go to ``successor``."""
@@ -124,7 +215,10 @@ class SyncFileSink(_FileSinkBase):
         with self._lock:
             self.successor = successor
             self._closed = True
-            self.writer.close()
+            if self._busy:  # from a signal handler mid-write: the outer call closes
+                return
+            self._busy = True
+            self._leave()
 
     def stats(self) -> dict[str, Any]:
         """The writer's counters (queue depth is always 0)."""
@@ -132,7 +226,9 @@ class SyncFileSink(_FileSinkBase):
             return {**self.writer.stats(), "queue_depth": 0, "queue_capacity": 0, "mode": "sync"}
 
     def _after_fork(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._busy = False
+        self._reentered = deque()  # the parent's records: the parent writes them
         super()._after_fork()
         if not self._closed:
             self._start_ticker()
@@ -162,9 +258,9 @@ class AsyncFileSink(_FileSinkBase):
 
     def _setup(self) -> None:
         self._queue: deque[tuple[int, Any]] = deque()
-        self._wake = threading.Event()
+        self._wake = _Wake()  # set from the logging call: re-entrant (signal handlers)
         self._signalled = False
-        self._drop_lock = threading.Lock()
+        self._drop_lock = threading.RLock()  # taken on the logging call: re-entrant too
         self._write_lock = threading.Lock()
         self.dropped: dict[int, int] = {}
         self._thread = threading.Thread(target=self._run, name="plexichat-log-writer", daemon=True)
