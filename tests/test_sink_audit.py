@@ -335,3 +335,24 @@ def test_hostile_extra_keeps_the_record(log_dir: Path) -> None:
     assert [r["message"] for r in records] == ["A", "B", "C"]
     assert "_Lazy" in records[0]["metadata"]["extra"]
     assert "_Lazy" in records[1]["metadata"]["extra"]
+
+
+def test_the_error_hook_can_be_entered_again_on_its_own_thread() -> None:
+    """A signal handler that logs may run while its thread is inside the error hook: the
+    hook must not wait for itself (its lock is re-entrant)."""
+    import threading
+
+    from plexichat.core.logging._core.errors import error_reporter
+
+    done: list[int] = []
+
+    def nested() -> None:
+        with error_reporter._lock:  # as if interrupted inside report()
+            error_reporter.report("reentry-check", "nested report")
+            done.append(error_reporter.counts["reentry-check"])
+
+    worker = threading.Thread(target=nested, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert done == [1]
+    error_reporter.counts.pop("reentry-check", None)

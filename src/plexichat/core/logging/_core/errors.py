@@ -38,7 +38,7 @@ class ErrorReporter:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a signal handler may log while held
         self._seen: set[str] = set()
         self.counts: dict[str, int] = {}
 
@@ -61,7 +61,7 @@ class ErrorReporter:
 
     def after_fork(self) -> None:
         """In a forked child: a new lock (another thread may have held the parent's)."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a signal handler may log while held
 
     def reset(self) -> None:
         """Forget every count and every reported kind (used on reconfiguration and in tests)."""
