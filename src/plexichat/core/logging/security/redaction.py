@@ -4,10 +4,18 @@ Two mechanisms, applied to ``context``, ``metadata`` and ``performance_data`` (n
 lists and tuples included) and, for value patterns, to the message and exception text:
 
 * **Keys**: a value under a secret-looking key (``password``, ``Authorization``,
-  ``X-Api-Key``, ``db_password``...) becomes ``"[REDACTED]"`` whatever it is.
+  ``X-Api-Key``, ``db_password``...) becomes ``"[REDACTED]"`` whatever it is. A 2-item list
+  or tuple whose first item is such a key (a header pair such as
+  ``("Authorization", "Token ...")`` or ASGI's ``(b"authorization", b"Bearer ...")``) counts
+  as a key and its value.
 * **Value patterns**: secrets recognised inside strings (bearer tokens, JWTs, Luhn-valid card
   numbers, PEM private keys, passwords in URLs, ``password=...`` assignments, optionally
   e-mail addresses) are replaced by ``"[REDACTED:<pattern>]"``.
+
+What is masked is what the serializer will write: a dataclass is masked field by field (and
+written as a dict when something was masked), a named tuple by field name, bytes are
+scanned as latin-1 text (and stay bytes), an enum by its value, a path by its text, and any
+other object the serializer writes as its ``repr`` is replaced by that ``repr``, scanned.
 
 :class:`Redactor` is the pipeline step: copy-on-write (the caller's objects are never
 changed; an event without secrets is returned as it is) and it never raises.
@@ -15,10 +23,16 @@ changed; an event without secrets is returned as it is) and it never raises.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import enum
+import uuid
 from collections.abc import Iterable, Mapping
+from pathlib import PurePath
 from typing import Any
 
 from .._core.errors import error_reporter
+from .._core.event import safe_repr
 from .redaction_patterns import DEFAULT_PATTERNS, PATTERN_NAMES, ValueScanner
 
 __all__ = [
@@ -146,10 +160,12 @@ def mask_secrets(value: Any) -> Any:
     """Return a deep copy of ``value`` with values under secret-looking keys masked.
 
     Dicts (any mapping), lists and tuples are copied and walked; other objects are kept
-    as they are. A value under a key such as ``password`` or ``Authorization`` becomes
-    ``"[REDACTED]"`` whatever it is. Never raises: a container whose iteration fails
-    becomes a placeholder, cycles become ``"<cycle>"`` and nesting deeper than 64 levels
-    ``"<max depth>"``.
+    as they are, except a dataclass or named tuple holding a secret field, which becomes a
+    dict with that field masked. A value under a key such as ``password`` or
+    ``Authorization`` becomes ``"[REDACTED]"`` whatever it is, and so does the second item
+    of a pair such as ``("Authorization", "Token ...")``. Never raises: a container whose
+    iteration fails becomes a placeholder, cycles become ``"<cycle>"`` and nesting deeper
+    than 64 levels ``"<max depth>"``.
 
     Args:
         value: Any value, e.g. an event's ``context``.
@@ -184,8 +200,12 @@ class _Walker:
         try:
             if isinstance(value, str):  # a str subclass: scan its plain text
                 return self.walk(str.__str__(value), depth, seen)
-            if not isinstance(value, Mapping | list | tuple | set | frozenset):
-                return value
+            container = isinstance(value, Mapping | list | tuple | set | frozenset)
+            if not container:
+                if kind in _BYTES:
+                    return self._bytes(value)
+                if isinstance(value, _KEPT):  # written as they are: nothing to mask
+                    return value
         except Exception as exc:  # noqa: BLE001 - isinstance() itself raised
             # what the serializer writes for such a value, so the record reads the same
             return f"<unserializable {kind.__name__}: {type(exc).__name__}>"
@@ -197,6 +217,8 @@ class _Walker:
                 return "<cycle>"
             seen.add(marker)
             try:
+                if not container:
+                    return self._other(value, depth, seen)
                 if isinstance(value, Mapping):
                     return self._mapping(value, depth, seen)
                 return self._sequence(value, depth, seen)
@@ -204,6 +226,59 @@ class _Walker:
                 seen.discard(marker)
         except Exception as exc:  # noqa: BLE001 - hostile container: never leak, never raise
             return f"<unredactable {type(value).__name__}: {type(exc).__name__}>"
+
+    def _bytes(self, value: bytes | bytearray) -> Any:
+        """``value`` with the value patterns applied to its latin-1 text (lossless, so the
+        unmasked bytes come back as they were); the same type, written as its ``repr``."""
+        scanner = self._scanner
+        if scanner is None:
+            return value
+        text = bytes(value).decode("latin-1")
+        masked = scanner.scan(text)
+        if masked is text:
+            return value
+        return type(value)(masked.encode("latin-1", "replace"))
+
+    def _is_secret(self, key: object) -> bool:
+        """Whether ``key`` (a str, a str subclass or bytes such as ASGI header names) names
+        a secret."""
+        if type(key) is str:
+            secret = self._matcher._cache.get(key)
+            return self._matcher(key) if secret is None else secret
+        if isinstance(key, str):
+            return self._matcher(str.__str__(key))
+        if isinstance(key, bytes | bytearray):
+            return self._matcher(bytes(key).decode("latin-1"))
+        return False
+
+    def _other(self, value: Any, depth: int, seen: set[int]) -> Any:
+        """An object that is neither a string, a scalar nor a container, masked as the
+        serializer will write it (see ``_core.event.to_json``)."""
+        if isinstance(value, enum.Enum):  # orjson writes its value
+            inner = value.value
+            new = self.walk(inner, depth + 1, seen)
+            return value if new is inner else new
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return self._fields(value, _dataclass_fields(value), depth, seen)
+        scanner = self._scanner
+        if scanner is None:
+            return value
+        if isinstance(value, PurePath):  # written as str(path)
+            text = str(value)
+            masked = scanner.scan(text)
+            return value if masked is text else masked
+        # anything else is written as its repr: scan exactly that text, and write it
+        return scanner.scan(safe_repr(value))
+
+    def _fields(self, value: Any, fields: dict[str, Any], depth: int, seen: set[int]) -> Any:
+        """``value`` itself when none of its ``fields`` holds a secret, else the masked
+        ``fields`` (a dict, which the serializer writes as it would have written ``value``)."""
+        if self._copy:  # mask_secrets: keep the object unless something is masked in it
+            probe = _Walker(self._matcher, self._scanner, copy=False)
+            if probe._mapping(fields, depth, seen) is fields:
+                return value
+        masked = self._mapping(fields, depth, seen)
+        return value if masked is fields else masked
 
     def _clean(self, value: dict[Any, Any]) -> bool:
         """Whether a plain dict is known to hold nothing to mask: every key already seen and
@@ -234,7 +309,7 @@ class _Walker:
         for key, item in value.items() if plain else list(value.items()):
             secret = known.get(key) if type(key) is str else None
             if secret is None:
-                secret = isinstance(key, str) and matcher(str.__str__(key))
+                secret = matcher(key) if type(key) is str else self._is_secret(key)
             if secret:
                 new: Any = REDACTED
             else:
@@ -253,8 +328,20 @@ class _Walker:
         return value if out is None else out
 
     def _sequence(self, value: Any, depth: int, seen: set[int]) -> Any:
+        kind = type(value)
+        pairable = kind is list or kind is tuple
+        if not pairable and isinstance(value, tuple):
+            pairable = True
+            names = getattr(kind, "_fields", None)
+            if type(names) is tuple and len(names) == len(value):  # a named tuple
+                return self._fields(value, dict(zip(names, value, strict=True)), depth, seen)
         items = list(value)
-        new = [self.walk(item, depth + 1, seen) for item in items]
+        walk = self.walk
+        if len(items) == 2 and self._is_secret(items[0]) and (pairable or isinstance(value, list)):
+            # a (name, value) pair such as an HTTP header: masked like a dict item
+            new = [walk(items[0], depth + 1, seen), REDACTED]
+        else:
+            new = [walk(item, depth + 1, seen) for item in items]
         if isinstance(value, set | frozenset):
             if any(a is not b for a, b in zip(new, items, strict=True)):
                 return new  # a masked member: the set is written as a list anyway
@@ -272,7 +359,21 @@ class _Walker:
         return new
 
 
-_SCALARS = frozenset({int, float, bool, type(None), bytes})
+_SCALARS = frozenset({int, float, bool, type(None)})
+_BYTES = frozenset({bytes, bytearray})
+_KEPT = (int, float, datetime.date, datetime.time, datetime.timedelta, uuid.UUID)
+"""Objects written without text a secret could hide in (numbers, dates, durations, ids)."""
+
+
+def _dataclass_fields(value: Any) -> dict[str, Any]:
+    """The fields orjson writes for a dataclass instance: its ``__dict__`` (or, with
+    ``__slots__``, its dataclass fields), without names starting with ``_``."""
+    attrs = getattr(value, "__dict__", None)
+    if type(attrs) is not dict:
+        attrs = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return {k: v for k, v in attrs.items() if not (type(k) is str and k.startswith("_"))}
+
+
 _FIELDS = ("context", "metadata", "performance_data")
 
 

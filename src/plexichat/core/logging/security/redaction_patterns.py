@@ -87,8 +87,12 @@ def _key_words(extra_keys: Iterable[str]) -> str:
 
 
 def _key_value_regex(words: str) -> re.Pattern[str]:
+    # The match starts at the secret word itself: whatever precedes it in the key
+    # (``db_``, ``x-``) stays outside the match and so is kept as it is. A leading
+    # ``\b[\w-]*?`` prefix would retry every word boundary of a long ``a-a-a-...`` run
+    # and rescan the run from each one (quadratic); see the module docstring.
     return re.compile(
-        r"(\b[\w-]*?(?:" + words + r")[\"']?\s*[=:]\s*)"
+        r"((?:" + words + r")[\"']?\s*[=:]\s*)"
         r"(?!\[REDACTED)(?!\?(?:[\s,;)&]|$))(\"[^\"]*\"|'[^']*'"
         r"|(?:basic|bearer|digest|negotiate|token)\s+[^\s,;&\"'}\]]+|[^\s,;&\"'}\]]+)",
         re.IGNORECASE,
@@ -116,12 +120,22 @@ _RULES: dict[str, _Rule] = {
     ),
     "jwt": (
         lambda t: "eyJ" in t,
-        re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"),
-        "[REDACTED:jwt]",
+        # entered once per [A-Za-z0-9_-] run, committed (atomic group) to the run's first
+        # "eyJ" at a word boundary: a later "eyJ" of the same run would fail wherever the
+        # first one fails, so retrying it (rescanning the run) only made "eyJa-eyJa-..."
+        # quadratic
+        re.compile(
+            r"(?<![A-Za-z0-9_-])(?>([A-Za-z0-9_-]*?)\beyJ)"
+            r"[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"
+        ),
+        r"\1[REDACTED:jwt]",
     ),
     "url_credentials": (
         lambda t: "://" in t and "@" in t,
-        re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(@)"),
+        # userinfo runs to the LAST "@" of the authority (a password may hold "@"); the match
+        # starts at "://" (the scheme before it stays outside), so each authority is scanned
+        # once and a long "a.a.a..." run costs nothing
+        re.compile(r"(?<=[A-Za-z0-9+.-])(://[^/\s:]*:)[^/\s]+(@)"),
         r"\1[REDACTED:url_credentials]\2",
     ),
     "bearer": (
@@ -136,7 +150,13 @@ _RULES: dict[str, _Rule] = {
     ),
     "email": (
         lambda t: "@" in t,
-        re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+        # the whole local-part run when the match starts the run; inside a run (just after
+        # a previous address, "a@b.com-x@y.org") at most 64 characters (the RFC limit): an
+        # unbounded retry from every position of a long run was quadratic
+        re.compile(
+            r"(?:(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++|[A-Za-z0-9._%+-]{1,64}+)"
+            r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+        ),
         "[REDACTED:email]",
     ),
 }
