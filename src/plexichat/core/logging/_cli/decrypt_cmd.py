@@ -85,25 +85,35 @@ def _keys(files: list[Path]) -> Any:
     return KeyRing(keys)
 
 
-def _lines(paths: list[str]) -> Iterator[bytes]:
+def _lines(name: str) -> Iterator[bytes]:
+    """The lines of one input: ``-`` (standard input), a log directory or a segment file."""
     from ..sinks.reader import read_directory
     from ..sinks.segments import open_segment
 
-    for name in paths or ["-"]:
-        if name == "-":
-            yield from sys.stdin.buffer
-            continue
-        path = Path(name)
-        if path.is_dir():
-            for line in read_directory(path):
-                yield line.raw
-        else:
-            with open_segment(path) as fh:
-                yield from fh
+    if name == "-":
+        yield from sys.stdin.buffer
+        return
+    path = Path(name)
+    if path.is_dir():
+        for line in read_directory(path):
+            yield line.raw
+    else:
+        with open_segment(path) as fh:
+            yield from fh
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def run_decrypt(args: argparse.Namespace) -> int:
-    """Print every record of the inputs with its fields decrypted."""
+    """Print every record of the inputs with its fields decrypted.
+
+    A damaged or cut-off compressed file is reported on standard error after its readable
+    records; the other inputs are still read and the exit status is then 1.
+    """
     from ..security.encryption_records import decrypt_record
 
     try:
@@ -114,19 +124,37 @@ def run_decrypt(args: argparse.Namespace) -> int:
     if missing:
         return _fail("decrypt", f"{missing[0]!r} does not exist; give log files or directories")
     out = sys.stdout.buffer
-    for raw in _lines(args.paths):
-        line = raw.rstrip(b"\r\n")
-        if not line:
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            record = None
-        if isinstance(record, dict):
-            line = orjson.dumps(decrypt_record(record, keys))
-        out.write(line + b"\n")
+    status = 0
+    for name in args.paths or ["-"]:
+        lines = _lines(name)
+        count = 0
+        while True:
+            try:  # only reading errors are the file's: a closed stdout is not caught here
+                raw = next(lines, None)
+            except (OSError, EOFError) as exc:
+                out.flush()
+                print(
+                    f"plexichat-logs decrypt: {name}: damaged or cut off after {count} "
+                    f"records: {_reason(exc)}",
+                    file=sys.stderr,
+                )
+                status = 1
+                break
+            if raw is None:
+                break
+            line = raw.rstrip(b"\r\n")
+            if not line:
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                record = None
+            if isinstance(record, dict):
+                line = orjson.dumps(decrypt_record(record, keys))
+            out.write(line + b"\n")
+            count += 1
     out.flush()
-    return 0
+    return status
 
 
 def run_new_key(args: argparse.Namespace) -> int:

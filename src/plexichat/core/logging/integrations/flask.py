@@ -5,6 +5,10 @@ already log with the request id), an ``after_request`` hook that echoes the id, 
 ``teardown_request`` hook that records the metrics and writes the access record (also when
 the view raised; Flask then answers 500). State lives on ``flask.g``.
 
+A streamed response (a generator body, with or without ``stream_with_context``) has the
+request id bound around every step of its body, and its access record is written when the
+server closes the response, so the duration covers the whole body.
+
 Example:
     >>> from flask import Flask
     >>> from plexichat.core.logging.integrations.flask import init_app
@@ -15,8 +19,9 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -48,6 +53,9 @@ class _Request:
     context: log_context
     excluded: bool
     status: int | None = None
+    streamed: bool = False
+    finished: bool = False
+    error: BaseException | None = None
 
 
 class _Hooks:
@@ -81,26 +89,73 @@ class _Hooks:
             state.status = response.status_code
             if self.header not in response.headers:
                 response.headers[self.header] = state.info.request_id
+            if response.is_streamed:
+                self._stream(state, response)
         return response
+
+    def _stream(self, state: _Request, response: Response) -> None:
+        """Bind the request id around the body's steps; finish the request when it closes."""
+        try:
+            rule = request.url_rule
+            route = rule.rule if rule is not None else UNMATCHED_ROUTE
+
+            def done() -> None:
+                if not state.excluded and not state.finished:
+                    state.finished = True
+                    self._finish(state, route, state.error)
+
+            if not response.direct_passthrough:  # files (send_file) are left to the server
+                response.response = _bound_body(response.response, state, done)
+            response.call_on_close(done)  # also when the body was never read to its end
+            state.streamed = True
+        except Exception as exc:  # noqa: BLE001 - never break the application
+            error_reporter.report("integrations.flask", f"stream not observed: {exc!r}")
+
+    def _finish(self, state: _Request, route: str, exc: BaseException | None) -> None:
+        status = state.status if state.status is not None else 500
+        duration = time.perf_counter() - state.start
+        self.observer.finish(state.info, route=route, status=status, duration=duration, exc=exc)
 
     def teardown(self, exc: BaseException | None) -> None:
         state: _Request | None = g.pop(_G_KEY, None)
         if state is None:
             return
         try:
+            if state.streamed:  # finished when the body ends or is closed
+                if exc is not None and state.error is None:
+                    state.error = exc
+                return
             if not state.excluded:
                 rule = request.url_rule
-                route = rule.rule if rule is not None else UNMATCHED_ROUTE
-                status = state.status if state.status is not None else 500
-                duration = time.perf_counter() - state.start
-                self.observer.finish(
-                    state.info, route=route, status=status, duration=duration, exc=exc
-                )
+                self._finish(state, rule.rule if rule is not None else UNMATCHED_ROUTE, exc)
         finally:
             try:
                 state.context.__exit__(None, None, None)
             except ValueError:  # pragma: no cover - hooks run in different contexts (odd server)
                 unbind_context("request_id")
+
+
+def _bound_body(body: Iterable[Any], state: _Request, done: Callable[[], None]) -> Iterator[Any]:
+    """``body``, each step run with the request id bound; ``done()`` when it ends or fails."""
+    iterator = iter(body)
+    try:
+        while True:
+            with log_context(request_id=state.info.request_id):
+                try:
+                    chunk = next(iterator)
+                except StopIteration:
+                    done()
+                    return
+                except Exception as exc:
+                    state.error = exc
+                    done()
+                    raise
+            yield chunk
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with log_context(request_id=state.info.request_id):
+                close()
 
 
 def init_app(

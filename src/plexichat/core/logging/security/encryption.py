@@ -226,22 +226,26 @@ def load_key_file(path: str | os.PathLike[str]) -> KeyRing:
 
     Raises:
         KeyFileError: the file is missing, readable by group or others (fix: ``chmod 600``),
-            empty or holds a line that is not a key.
+            empty or holds a line that is not a key. A symlink is followed and the file it
+            leads to must meet the same rule.
     """
     target = Path(path)
-    try:
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:  # symlinks are followed (Kubernetes secret volumes: key -> ..data/key)
+        fd = os.open(target, os.O_RDONLY)
     except OSError as exc:
         raise KeyFileError(
             f"cannot read key file {str(target)!r}: {exc.strerror or exc}; create one with: "
             "plexichat-logs encryption-key new FILE"
         ) from None
     with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fh.fileno()).st_mode
+        mode = os.fstat(fh.fileno()).st_mode  # of the file itself, after any symlinks
         if os.name == "posix" and mode & 0o077:
+            real = Path(os.path.realpath(target))
+            shown = str(target) if real == target.absolute() else f"{target} -> {real}"
             raise KeyFileError(
-                f"key file {str(target)!r} has mode {mode & 0o777:o}: group or others may "
-                f"access it; make it private with: chmod 600 {target}"
+                f"key file {shown!r} has mode {mode & 0o777:o}: group or others may access "
+                f"it, and a key file must be readable by its owner only; make it private "
+                f"with: chmod 600 {real} (a Kubernetes secret volume: defaultMode 0400)"
             )
         data = fh.read(1 << 16)
     try:
