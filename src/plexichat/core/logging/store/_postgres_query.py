@@ -210,3 +210,26 @@ def _field_pair(key: str, value: str) -> int | None:
     key, value = _text(key, "field"), _text(value, key)
     walk = "." in key and not key.startswith("performance_data.") and _walkable(key, value)
     return field_hash(key, value) if walk else None
+
+
+# -- statements of the store (postgres.py) ------------------------------------------------
+
+STREAM_ROWS = "SELECT ts, id FROM plexichat_records WHERE stream = ANY(%s) LIMIT %s"
+STATS = """SELECT GROUPING(level, category, logger), coalesce(level, category, logger),
+    count(*), min(ts), max(ts) FROM plexichat_records
+    GROUP BY GROUPING SETS ((level), (category), (logger), ()) ORDER BY 3 DESC, 2"""
+UPSERT = """INSERT INTO plexichat_positions (key, "offset")
+    SELECT * FROM unnest(%s::text[], %s::bigint[])
+    ON CONFLICT (key) DO UPDATE SET "offset" = EXCLUDED."offset" """
+RECORD = """SELECT ts, levelno, level, category, logger, module, message, stream, seq,
+    convert_to(raw, 'UTF8'), event_type, security_severity FROM """
+TAIL = "SELECT id, " + RECORD.removeprefix("SELECT ")
+TAIL += "plexichat_records WHERE id > %s AND id < %s ORDER BY id LIMIT %s"
+RAW_PAGE = f"SELECT id, ts, convert_to(raw, 'UTF8'), {SENSITIVE} FROM "
+
+
+PLANS = """SELECT set_config('plan_cache_mode', %s, false), set_config('jit', %s, false)"""
+"""How a connection plans: each statement for its values, or once (walks; see
+:meth:`PostgresStore._connect`). JIT is off with generic plans: their cost, estimated
+without the page's limit, would have each execution compile its expressions (10 ms)."""
+CUSTOM = "SELECT set_config('plan_cache_mode', 'force_custom_plan', false), current_setting('jit')"

@@ -3,14 +3,24 @@
 Version 2 adds ``plexichat_fields`` (see ``_postgres_rows``): partitioned like the records,
 by month on ``ts``, so retention drops both together. A version-1 store is upgraded when
 opened: the table is created and filled from the stored ``fields``.
+
+Also the store's connections: how each plans statements, whether the server ended an idle
+one, and the URL's password to scrub from messages.
 """
 
 from __future__ import annotations
 
+import select
+from contextlib import suppress
+from urllib.parse import unquote, urlsplit
+
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
+from .._core.errors import PlexiLoggingError
+from ._postgres_query import PLANS
 from ._postgres_rows import stored_hashes
 
 SCHEMA_VERSION = 2
@@ -106,3 +116,49 @@ def upgrade_from_1(conn: psycopg.Connection[TupleRow], months: list[tuple[str, i
                     copy.write_row((h, ts, row_id))
         last = rows[-1][0]
     conn.execute("UPDATE plexichat_schema_version SET version = 2")
+
+
+# -- connections -------------------------------------------------------------------------
+
+
+class Connection(psycopg.Connection[TupleRow]):
+    """A pooled connection, knowing how it plans statements."""
+
+    generic_plans = False
+    jit = "on"  # the server's setting, kept with custom plans
+
+    def plan(self, generic: bool) -> None:
+        """Plan statements once (``generic``) or for their values, from now on."""
+        if generic != self.generic_plans:
+            mode = "force_generic_plan" if generic else "force_custom_plan"
+            self.execute(PLANS, [mode, "off" if generic else self.jit])
+            self.generic_plans = generic
+
+
+def secrets(url: str) -> list[str]:
+    """Every spelling of the URL's password, longest first (to scrub from messages)."""
+    found: set[str] = set()
+    with suppress(psycopg.Error):
+        found.add(str(conninfo_to_dict(url).get("password") or ""))
+    with suppress(ValueError):
+        found.add(urlsplit(url).password or "")
+    found |= {unquote(s) for s in found}
+    return sorted((s for s in found if s), key=len, reverse=True)
+
+
+def ended(conn: Connection) -> bool:
+    """Whether the server sent something to this idle connection: its termination (a
+    restart, ``pg_terminate_backend``), as the store listens to nothing. No round trip."""
+    try:
+        return bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):  # a descriptor select cannot watch
+        return False
+
+
+class ConnectionLostError(PlexiLoggingError):
+    """The server closed a connection (a restart, a terminated backend); ``reused`` when it
+    came from the pool (a new connection may then work)."""
+
+    def __init__(self, message: str, reused: bool) -> None:
+        super().__init__(message)
+        self.reused = reused

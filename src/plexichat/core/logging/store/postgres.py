@@ -15,6 +15,14 @@ of path and value, so a ``where`` filter walks ``(h, ts, id)`` newest first.
 
 Thread-safe: a small pool of autocommit connections, each used by one thread at a time;
 :meth:`PostgresStore.iter_records` streams through a server-side cursor on its own connection.
+When a pooled connection turns out closed (a server restart, a terminated backend), every
+idle one is discarded and a read is tried once more on a new connection; psycopg's errors
+never reach callers (:class:`~plexichat.core.logging._core.errors.PlexiLoggingError`, with
+the URL redacted). Partitions are created and dropped in ``_postgres_partitions``.
+
+Search covers the first 100,000 characters of a record's text (message, logger and
+context/metadata values; ``SEARCH_CHARS`` in ``_postgres_rows``): a word only past them is
+not found (the SQLite store has no such limit).
 """
 
 from __future__ import annotations
@@ -22,26 +30,24 @@ from __future__ import annotations
 import queue
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from itertools import product
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
-from psycopg import errors, sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import errors
 from psycopg.pq import TransactionStatus
-from psycopg.rows import TupleRow
 
 from .._config.model import redact_url
 from .._core.errors import PlexiLoggingError
+from . import _postgres_partitions as partitions
+from . import _postgres_query as query_sql
 from . import _postgres_schema as schema
 from . import _postgres_write as write
-from ._postgres_query import SENSITIVE, SENSITIVE_PARAMS, filters, generic_plan
+from ._postgres_query import SENSITIVE_PARAMS, filters, generic_plan
 from ._postgres_rows import stage_row
-from ._postgres_schema import SCHEMA_VERSION
+from ._postgres_schema import SCHEMA_VERSION, Connection
 from .base import (
     LogQuery,
     Page,
@@ -61,77 +67,20 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "redact_url"]
 
+_T = TypeVar("_T")
 _LOCK_KEY = 0x706C_6578_6C6F_6773  # "plexlogs": the advisory lock of schema creation
-_PART = re.compile(r"plexichat_records_p(\d{4})(\d{2})")
 _PW_PARAM = re.compile(r"(password\s*=\s*)('[^']*'|[^\s&]*)", re.IGNORECASE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST_US = 946_684_800_000_000  # 2000-01-01: earlier times go to the default partition
 _DAY_US = 86_400_000_000
 _DEADLOCK_TRIES = 3  # a staged insert the server aborted to end a deadlock is tried again
-_PARTITIONS = """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'plexichat_records'::regclass"""
-_MOVE = """WITH m AS (DELETE FROM {} WHERE ts >= %s AND ts < %s
-    RETURNING *) INSERT INTO {} SELECT * FROM m"""
-_TABLES = ("plexichat_records", "plexichat_fields")  # partitioned alike, by month
-_STREAM_ROWS = "SELECT ts, id FROM plexichat_records WHERE stream = ANY(%s) LIMIT %s"
 _CHUNK = 5000
-_UPSERT = """INSERT INTO plexichat_positions (key, "offset")
-    SELECT * FROM unnest(%s::text[], %s::bigint[])
-    ON CONFLICT (key) DO UPDATE SET "offset" = EXCLUDED."offset" """
-_RECORD = """SELECT ts, levelno, level, category, logger, module, message, stream, seq,
-    convert_to(raw, 'UTF8'), event_type, security_severity FROM """
-_TAIL = "SELECT id, " + _RECORD.removeprefix("SELECT ")
-_TAIL += "plexichat_records WHERE id > %s AND id < %s ORDER BY id LIMIT %s"
-_RAW_PAGE = f"SELECT id, ts, convert_to(raw, 'UTF8'), {SENSITIVE} FROM "
-_ATTACH = "ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})"
-
-
-_PLANS = """SELECT set_config('plan_cache_mode', %s, false), set_config('jit', %s, false)"""
-"""How a connection plans: each statement for its values, or once (walks; see
-:meth:`PostgresStore._connect`). JIT is off with generic plans: their cost, estimated
-without the page's limit, would have each execution compile its expressions (10 ms)."""
-_CUSTOM = "SELECT set_config('plan_cache_mode', 'force_custom_plan', false), current_setting('jit')"
-
-
-class Connection(psycopg.Connection[TupleRow]):
-    """A pooled connection, knowing how it plans statements."""
-
-    generic_plans = False
-    jit = "on"  # the server's setting, kept with custom plans
-
-    def plan(self, generic: bool) -> None:
-        """Plan statements once (``generic``) or for their values, from now on."""
-        if generic != self.generic_plans:
-            mode = "force_generic_plan" if generic else "force_custom_plan"
-            self.execute(_PLANS, [mode, "off" if generic else self.jit])
-            self.generic_plans = generic
-
-
-def _secrets(url: str) -> list[str]:
-    """Every spelling of the URL's password, longest first (to scrub from messages)."""
-    found: set[str] = set()
-    with suppress(psycopg.Error):
-        found.add(str(conninfo_to_dict(url).get("password") or ""))
-    with suppress(ValueError):
-        found.add(urlsplit(url).password or "")
-    found |= {unquote(s) for s in found}
-    return sorted((s for s in found if s), key=len, reverse=True)
 
 
 def _one(conn: Connection, query: str, *params: Any) -> Any:
     """The first column of the first row of ``query`` (None without a row)."""
     row = conn.execute(query, params or None).fetchone()
     return None if row is None else row[0]
-
-
-def _next(year: int, month: int) -> tuple[int, int]:
-    return (year + 1, 1) if month == 12 else (year, month + 1)
-
-
-def _month_bounds(year: int, month: int) -> tuple[str, int, int]:
-    """A monthly partition's name and its ``[low, high)`` bounds in microseconds."""
-    low, high = (datetime(y, m, 1, tzinfo=UTC) for y, m in ((year, month), _next(year, month)))
-    return f"plexichat_records_p{year:04d}{month:02d}", to_micros(low), to_micros(high)
 
 
 class PostgresStore:
@@ -142,8 +91,13 @@ class PostgresStore:
             never appears in messages, in ``repr`` or in :attr:`url` (which is redacted).
         pool_size: most connections open at once; more threads wait for a free one.
 
+    Search (``LogQuery.search``) covers the first 100,000 characters of a record's text
+    (message, logger and context/metadata values): a word found only past them is not matched,
+    where the SQLite store finds it.
+
     Raises:
-        PlexiLoggingError: the server cannot be reached, or its schema is newer than ours.
+        PlexiLoggingError: the server cannot be reached, or its schema is newer than ours;
+            any database error of a later call (never one of psycopg's own).
 
     Example:
         >>> store = PostgresStore("postgresql://postgres@127.0.0.1:5432/test")  # doctest: +SKIP
@@ -154,7 +108,7 @@ class PostgresStore:
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
         self.url = redact_url(url)
         self._dsn = url
-        self._secrets = _secrets(url)
+        self._secrets = schema.secrets(url)
         self._slots: queue.LifoQueue[Connection | None] = queue.LifoQueue()
         for _ in range(max(1, pool_size)):
             self._slots.put(None)  # a connection is opened on first use of its slot
@@ -166,7 +120,8 @@ class PostgresStore:
             with self._connection() as conn:
                 self._create_schema(conn)
                 now = datetime.now(UTC)
-                self._ensure_partitions(conn, {(now.year, now.month), _next(now.year, now.month)})
+                months = {(now.year, now.month), partitions.next_month(now.year, now.month)}
+                self._ensure_partitions(conn, months)
         except BaseException:
             self.close()
             raise
@@ -191,38 +146,93 @@ class PostgresStore:
         """
         try:
             conn = Connection.connect(self._dsn, autocommit=True, application_name="plexichat-logs")
-            found = conn.execute(_CUSTOM).fetchone()
+            found = conn.execute(query_sql.CUSTOM).fetchone()
             conn.jit = str(found[1]) if found else conn.jit
             return conn
         except psycopg.Error as exc:
-            message = str(exc).strip()
-            for secret in self._secrets:
-                message = message.replace(secret, "***")
-            message = _PW_PARAM.sub(r"\1***", message)
+            message = self._scrub(exc)
         raise PlexiLoggingError(  # outside the except block: no chained psycopg error
             f"cannot connect to the PostgreSQL store {self.url}: {message} (check that the "
             "server is up and the URL's host, port, user, password and database)"
         )
 
+    def _scrub(self, exc: BaseException) -> str:
+        """The message of ``exc`` without the URL's password."""
+        message = str(exc).strip()
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return _PW_PARAM.sub(r"\1***", message)
+
     @contextmanager
-    def _connection(self, *, generic_plans: bool | None = False) -> Iterator[Connection]:
+    def _connection(
+        self, *, generic_plans: bool | None = False, deadlock: bool = False
+    ) -> Iterator[Connection]:
         """A pooled connection for the block (waits while ``pool_size`` are in use),
         planning statements once when ``generic_plans``, for their values when False, as it
-        does when None (statements whose plan does not depend on their values)."""
+        does when None (statements whose plan does not depend on their values).
+
+        A psycopg error leaving the block becomes a :class:`PlexiLoggingError` (a
+        ``ConnectionLostError`` when the connection is closed: every idle pooled one is
+        then discarded, as the server restarted or ended them too), except a
+        ``DeadlockDetected`` when ``deadlock`` (the caller tries again).
+        """
         if self._closed:
             raise PlexiLoggingError(f"the store {self.url} is closed")
         conn = self._slots.get()
+        if conn is not None and not conn.closed and schema.ended(conn):
+            conn.close()  # the server ended it: so most likely the other idle ones too
+            self._discard_idle()
+        reused = conn is not None and not conn.closed
         try:
             if conn is None or conn.closed:
                 conn = self._connect()
             if generic_plans is not None:
                 conn.plan(generic_plans)
             yield conn
+        except psycopg.Error as exc:
+            if deadlock and isinstance(exc, errors.DeadlockDetected):
+                raise
+            if conn is not None and (conn.closed or conn.broken):
+                self._discard_idle()
+                raise schema.ConnectionLostError(
+                    f"lost the connection to the PostgreSQL store {self.url} (server restarted "
+                    f"or connection terminated): {self._scrub(exc)}",
+                    reused,
+                ) from None
+            raise PlexiLoggingError(
+                f"the PostgreSQL store {self.url} failed: {type(exc).__name__}: {self._scrub(exc)}"
+            ) from None
         finally:
             idle = conn is not None and conn.info.transaction_status == TransactionStatus.IDLE
             if conn is not None and (self._closed or conn.broken or not idle):
                 conn.close()
             self._slots.put(None if conn is None or conn.closed else conn)
+
+    def _read(self, work: Callable[[Connection], _T], *, generic_plans: bool | None = False) -> _T:
+        """``work`` (an idempotent read) on a pooled connection, tried once more on a new
+        connection when the pooled one turns out closed, and once more after a deadlock."""
+        try:
+            with self._connection(generic_plans=generic_plans, deadlock=True) as conn:
+                return work(conn)
+        except schema.ConnectionLostError as exc:
+            if not exc.reused:
+                raise
+        except errors.DeadlockDetected:
+            pass  # the server ended it to break a lock cycle: the next try goes through
+        with self._connection(generic_plans=generic_plans) as conn:
+            return work(conn)
+
+    def _discard_idle(self) -> None:
+        """Close every idle pooled connection (their slots open a new one when next used)."""
+        idle = []
+        with suppress(queue.Empty):
+            while True:
+                idle.append(self._slots.get_nowait())
+        for conn in idle:
+            if conn is not None:
+                with suppress(psycopg.Error):
+                    conn.close()
+            self._slots.put(None)
 
     def close(self) -> None:
         """Close the idle connections (busy ones when released); the store is then unusable."""
@@ -248,10 +258,7 @@ class PostgresStore:
             if _one(conn, "SELECT to_regclass('plexichat_records_id')") is None:
                 conn.execute(schema.ID_INDEX)  # a store made before tail() existed
             if version == 1:
-                names = sorted(name for (name,) in conn.execute(_PARTITIONS).fetchall())
-                matches = (_PART.fullmatch(name) for name in names)
-                months = [_month_bounds(*map(int, m.groups())) for m in matches if m is not None]
-                schema.upgrade_from_1(conn, months)
+                schema.upgrade_from_1(conn, partitions.partition_months(conn))
             elif version > SCHEMA_VERSION:
                 raise PlexiLoggingError(
                     f"the store {self.url} has schema version {version}, newer than this "
@@ -259,68 +266,31 @@ class PostgresStore:
                 )
 
     def _ensure_partitions(self, conn: Connection, months: Iterable[tuple[int, int]]) -> None:
-        """Create missing monthly partitions, moving their rows out of the default partition.
+        """Create missing monthly partitions, moving their rows out of the default partition
+        (see ``_postgres_partitions``).
 
         Runs in its own short transaction before an insert, never inside one (no lock cycle).
         When the table stays locked for 3 s (a long export), inserts go to the default
         partition for 30 s; a later creation moves them into place.
         """
-        bounds = {b[0]: b for b in (_month_bounds(*month) for month in months)}
-        if not bounds or time.monotonic() < self._busy_until:
+        if time.monotonic() < self._busy_until:
             return
-        sql_existing = _PARTITIONS + " AND c.relname = ANY(%s::text[])"
-        existing = conn.execute(sql_existing, [list(bounds)]).fetchall()
-        missing = sorted(set(bounds) - {name for (name,) in existing})
-        if not missing:
-            return
-        try:
-            with conn.transaction():
-                conn.execute("SET LOCAL lock_timeout = '3s'")
-                conn.execute(
-                    "LOCK TABLE plexichat_records, plexichat_fields IN ACCESS EXCLUSIVE MODE"
-                )
-                for (name, low, high), parent in product([bounds[m] for m in missing], _TABLES):
-                    name = name.replace(_TABLES[0], parent, 1)
-                    if _one(conn, "SELECT to_regclass(%s)", name) is not None:
-                        continue  # created meanwhile by another process
-                    table, top = sql.Identifier(name), sql.Identifier(parent)
-                    conn.execute(sql.SQL("CREATE TABLE {} (LIKE {})").format(table, top))
-                    default = sql.Identifier(f"{parent}_default")
-                    conn.execute(sql.SQL(_MOVE).format(default, table), [low, high])
-                    attach = sql.SQL(_ATTACH)
-                    conn.execute(attach.format(top, table, sql.Literal(low), sql.Literal(high)))
-        except errors.LockNotAvailable:
+        if not partitions.create_partitions(conn, months):
             self._busy_until = time.monotonic() + 30
 
     def drop_partitions_before(self, ts_micros: int) -> int:
         """Retention: drop every monthly partition that ends at or before ``ts_micros``, and
         delete the default partition's rows older than it. Returns partitions dropped.
 
-        Raises:
-            PlexiLoggingError: a partition stayed locked by a long query for 10 s (those
-                before it are dropped): run retention again later.
+        Each try waits for the tables 100 ms at most (other queries wait behind it), a few
+        tries; when a long query (an export) holds them throughout, the expired partitions
+        are emptied row by row instead (0 dropped; a later retention drops them, empty). A
+        deadlock is tried again once.
         """
-        dropped = 0
+        with suppress(errors.DeadlockDetected), self._connection(deadlock=True) as conn:
+            return partitions.drop_before(conn, ts_micros)
         with self._connection() as conn:
-            for (name,) in sorted(conn.execute(_PARTITIONS).fetchall()):
-                match = _PART.fullmatch(name)
-                if match is None or _month_bounds(*map(int, match.groups()))[2] > ts_micros:
-                    continue
-                try:
-                    with conn.transaction():
-                        conn.execute("SET LOCAL lock_timeout = '10s'")
-                        fields = name.replace(_TABLES[0], _TABLES[1], 1)
-                        tables = map(sql.Identifier, (name, fields))
-                        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(*tables))
-                except errors.LockNotAvailable:
-                    raise PlexiLoggingError(
-                        f"retention dropped {dropped} partitions of {self.url}, then {name} "
-                        "stayed locked by a long query: run retention again later"
-                    ) from None
-                dropped += 1
-            conn.execute("DELETE FROM plexichat_records_default WHERE ts < %s", [ts_micros])
-            conn.execute("DELETE FROM plexichat_fields_default WHERE ts < %s", [ts_micros])
-        return dropped
+            return partitions.drop_before(conn, ts_micros)
 
     def apply_retention(
         self, rules: RetentionRules, now: float | None = None, dry_run: bool = False
@@ -360,15 +330,20 @@ class PostgresStore:
         days = {rec.ts // _DAY_US for rec in batch if low <= rec.ts < high}
         months = {(d.year, d.month) for d in (_EPOCH + timedelta(days=day) for day in days)}
         for _ in range(_DEADLOCK_TRIES - 1):
-            with suppress(psycopg.errors.DeadlockDetected):  # the staged insert of two writers
-                return self._append_once(batch, keys, months)
-        return self._append_once(batch, keys, months)
+            with suppress(errors.DeadlockDetected):  # the staged insert of two writers
+                return self._append_once(batch, keys, months, deadlock=True)
+        return self._append_once(batch, keys, months, deadlock=False)
 
     def _append_once(
-        self, batch: list[StoredRecord], keys: list[tuple[str, int]], months: set[tuple[int, int]]
+        self,
+        batch: list[StoredRecord],
+        keys: list[tuple[str, int]],
+        months: set[tuple[int, int]],
+        *,
+        deadlock: bool,
     ) -> int:
         inserted = 0
-        with self._connection(generic_plans=None) as conn:  # the indexer's: no switch
+        with self._connection(generic_plans=None, deadlock=deadlock) as conn:  # no switch
             self._ensure_partitions(conn, months)
             with conn.transaction(), conn.cursor() as cur:
                 rows = None
@@ -383,20 +358,22 @@ class PostgresStore:
                     inserted = write.insert_staged(conn, cur, rows)
                     self._stage_next = inserted < len(rows)
                 if keys:
-                    cur.execute(_UPSERT, [[k for k, _ in keys], [v for _, v in keys]])
+                    cur.execute(query_sql.UPSERT, [[k for k, _ in keys], [v for _, v in keys]])
         return inserted
 
     def positions(self) -> dict[str, int]:
         """The saved indexer positions (file key to byte offset)."""
-        with self._connection() as conn:
-            return dict(conn.execute('SELECT key, "offset" FROM plexichat_positions').fetchall())
+        stmt = 'SELECT key, "offset" FROM plexichat_positions'
+        return dict(self._read(lambda conn: conn.execute(stmt).fetchall()))
 
     def query(self, query: LogQuery) -> Page:
         """One page of records matching ``query``, in its order (keyset on ``(ts, id)``)."""
         where, params = filters(query, page=True)
-        with self._connection(generic_plans=generic_plan(query, where)) as conn:
-            stmt = f"SELECT id, ts, raw FROM {where} LIMIT %s"
-            found = conn.execute(stmt, [*params, query.limit + 1]).fetchall()
+        stmt, values = f"SELECT id, ts, raw FROM {where} LIMIT %s", [*params, query.limit + 1]
+        found = self._read(
+            lambda conn: conn.execute(stmt, values).fetchall(),
+            generic_plans=generic_plan(query, where),
+        )
         return entry_page(found, query)
 
     def query_raw(self, query: LogQuery) -> RawPage:
@@ -404,9 +381,12 @@ class PostgresStore:
         each record is a security or audit record, read from its columns (see
         :class:`~plexichat.core.logging.store.base.RawPage`)."""
         where, params = filters(query, page=True)
-        with self._connection(generic_plans=generic_plan(query, where)) as conn:
-            stmt = f"{_RAW_PAGE}{where} LIMIT %s"
-            found = conn.execute(stmt, [*SENSITIVE_PARAMS, *params, query.limit + 1]).fetchall()
+        stmt = f"{query_sql.RAW_PAGE}{where} LIMIT %s"
+        values = [*SENSITIVE_PARAMS, *params, query.limit + 1]
+        found = self._read(
+            lambda conn: conn.execute(stmt, values).fetchall(),
+            generic_plans=generic_plan(query, where),
+        )
         return raw_page(found, query)
 
     def try_query_raw(self, query: LogQuery, budget: float) -> RawPage | None:
@@ -429,7 +409,7 @@ class PostgresStore:
         where, params = filters(query, page=True)
         if self._closed:
             raise PlexiLoggingError(f"the store {self.url} is closed")
-        return self._stream(_RECORD + where, params)
+        return self._stream(query_sql.RECORD + where, params)
 
     def _stream(self, stmt: str, params: list[Any]) -> Iterator[StoredRecord]:
         conn = self._connect()
@@ -438,6 +418,11 @@ class PostgresStore:
                 cur.itersize = 2000
                 for row in cur.execute(stmt, params):
                     yield StoredRecord(*row)
+        except psycopg.Error as exc:
+            message = f"{type(exc).__name__}: {self._scrub(exc)}"
+            raise PlexiLoggingError(
+                f"reading the PostgreSQL store {self.url} failed: {message}"
+            ) from None
         finally:
             conn.close()
 
@@ -454,20 +439,23 @@ class PostgresStore:
             ValueError: ``limit`` is not 1..10000, or an id is not an int >= 0.
         """
         after_id, limit, before_id = check_tail(after_id, limit, before_id)
-        with self._connection() as conn:
-            rows = conn.execute(_TAIL, [after_id, before_id, limit]).fetchall()
+        values = [after_id, before_id, limit]
+        rows = self._read(lambda conn: conn.execute(query_sql.TAIL, values).fetchall())
         return [(row[0], StoredRecord(*row[1:])) for row in rows]
 
     def last_id(self) -> int:
         """The highest row id committed (0 when the store is empty)."""
-        with self._connection() as conn:
-            return int(_one(conn, "SELECT coalesce(max(id), 0) FROM plexichat_records"))
+        stmt = "SELECT coalesce(max(id), 0) FROM plexichat_records"
+        return int(self._read(lambda conn: _one(conn, stmt)))
 
     def count(self, query: LogQuery) -> int:
         """How many records match ``query`` (limit and cursor ignored)."""
         where, params = filters(query, page=False)
-        with self._connection(generic_plans=generic_plan(query, where)) as conn:
-            return int(_one(conn, "SELECT count(*) FROM " + where, *params))
+        stmt = "SELECT count(*) FROM " + where
+        found = self._read(
+            lambda conn: _one(conn, stmt, *params), generic_plans=generic_plan(query, where)
+        )
+        return int(found)
 
     def stats(self) -> dict[str, Any]:
         """Counts per level and category, the 20 busiest loggers, time range, storage size.
@@ -476,13 +464,9 @@ class PostgresStore:
             ``{"records", "levels", "categories", "loggers", "first", "last",
             "storage_bytes"}``; ``first``/``last`` are ISO-8601 UTC times or None.
         """
-        with self._connection() as conn:
-            rows = conn.execute(
-                "SELECT GROUPING(level, category, logger), coalesce(level, category, logger), "
-                "count(*), min(ts), max(ts) FROM plexichat_records "
-                "GROUP BY GROUPING SETS ((level), (category), (logger), ()) ORDER BY 3 DESC, 2"
-            ).fetchall()
-            size = _one(conn, schema.SIZE)
+        rows, size = self._read(
+            lambda conn: (conn.execute(query_sql.STATS).fetchall(), _one(conn, schema.SIZE))
+        )
         out: dict[str, Any] = {"records": 0, "first": None, "last": None}
         groups = {3: "levels", 5: "categories", 6: "loggers"}  # GROUPING() bit masks
         out.update({name: {} for name in groups.values()})
@@ -507,7 +491,7 @@ class PostgresStore:
                 keys = conn.execute("SELECT key FROM plexichat_positions").fetchall()
                 doomed = [k for (k,) in keys if position_stream(k) in set(wanted)]
                 conn.execute("DELETE FROM plexichat_positions WHERE key = ANY(%s)", [doomed])
-            while rows := conn.execute(_STREAM_ROWS, [wanted, _CHUNK]).fetchall():
+            while rows := conn.execute(query_sql.STREAM_ROWS, [wanted, _CHUNK]).fetchall():
                 deleted += write.delete_rows(conn, rows)
         return deleted
 
