@@ -23,6 +23,9 @@ CPU percentages and rates are differences between two samples: the first sample 
 :meth:`SystemCollector.start`) only primes them. The collector keeps its own previous
 counters, so other users of ``psutil.cpu_percent`` are not disturbed. A figure the platform
 does not offer (disk counters in some containers) is skipped.
+
+After ``fork()`` a collector in the child is stopped (its thread stayed in the parent); the
+next ``configure_logging`` in the child starts it again, measuring the child process.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,13 +84,21 @@ class SystemCollector:
         self.interval = float(interval)
         self.directory = Path(directory) if directory is not None else Path.cwd()
         self._clock = clock
-        self._process = psutil.Process()
+        self._pid = os.getpid()
+        self._process = psutil.Process(self._pid)
         self._previous: dict[str, float] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.samples = 0
         self.errors = 0
+        _collectors.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """Stopped in a forked child: the thread is the parent's, the lock may be held."""
+        self._thread = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
 
     @property
     def running(self) -> bool:
@@ -139,6 +151,9 @@ class SystemCollector:
 
     def _sample(self) -> dict[str, float]:
         now = self._clock()
+        pid = os.getpid()
+        if pid != self._pid:  # forked: measure this process, not the parent
+            self._pid, self._process, self._previous = pid, psutil.Process(pid), None
         proc = self._process
         counters = _counters(proc)
         counters["t"] = now
@@ -236,6 +251,19 @@ _UNITS: dict[str, str] = {
 _collector: SystemCollector | None = None
 _wanted: tuple[float, Path] | None = None
 _collector_lock = threading.Lock()
+_collectors: weakref.WeakSet[SystemCollector] = weakref.WeakSet()
+"""Every live collector, reset in a forked child."""
+
+
+def _reset_after_fork() -> None:
+    global _collector_lock
+    _collector_lock = threading.Lock()
+    for collector in list(_collectors):
+        collector._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def get_collector() -> SystemCollector | None:
@@ -251,7 +279,7 @@ def follow_config(config: Any) -> None:
         current = _collector
         directory = Path(config.directory).absolute()
         wanted = (config.performance_interval, directory) if config.performance_enabled else None
-        if current is not None and wanted == _wanted:
+        if current is not None and wanted == _wanted and current.running:
             return
         _collector, _wanted = None, None
         if current is not None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
+from collections.abc import Callable
 from email.message import EmailMessage
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -17,7 +19,13 @@ from pydantic import SecretStr
 from .notifiers_format import AlertMessage, host_name
 from .notifiers_worker import DeliveryError
 
-__all__ = ["EmailSender", "WebhookSender", "webhook_target"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["MAX_RESPONSE_BYTES", "EmailSender", "WebhookSender", "webhook_target"]
+
+MAX_RESPONSE_BYTES = 4096
+"""The most bytes of a webhook's response body that are read (the rest is discarded)."""
 
 TlsMode = Literal["starttls", "ssl", "none"]
 _DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -135,13 +143,22 @@ class WebhookSender:
 
     Args:
         url: the http(s) URL, kept as a secret (incoming-webhook URLs embed tokens).
-        timeout: seconds for the whole request.
+        timeout: seconds for the request: each network operation (connecting, sending, each
+            read) is bounded by it, and reading the response stops once it has passed since
+            the start. At most :data:`MAX_RESPONSE_BYTES` of the response body are read.
+        clock: monotonic seconds for that deadline (a fake clock in tests).
 
     Raises:
         ValueError: the URL is not http(s) (the message shows no part of it but the scheme).
     """
 
-    def __init__(self, url: SecretStr, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: SecretStr,
+        *,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         text = url.get_secret_value()
         scheme = text.partition("://")[0].lower() if "://" in text else ""
         if scheme not in ("http", "https") or not urlsplit(text).hostname:
@@ -152,6 +169,7 @@ class WebhookSender:
         self._url = url
         self.target = webhook_target(text)
         self.timeout = timeout
+        self._clock = clock
 
     def __repr__(self) -> str:
         return f"WebhookSender({self.target}/***)"
@@ -160,23 +178,45 @@ class WebhookSender:
         """Post one alert.
 
         Raises:
-            DeliveryError: the request failed or the server answered with an error status
-                (429 and 5xx are retried, other 4xx are not).
+            DeliveryError: the request failed or the server answered with a status other
+                than 2xx (429, 408 and 5xx are retried; 3xx, since redirects are not
+                followed, and other 4xx are not).
         """
         import httpx
 
+        deadline = self._clock() + self.timeout
         try:
-            response = httpx.post(
+            with httpx.stream(
+                "POST",
                 self._url.get_secret_value(),
                 json=alert.webhook_json(),
                 timeout=self.timeout,
                 headers={"User-Agent": "plexichat-logging-alerts"},
-            )
+                follow_redirects=False,
+            ) as response:
+                status = response.status_code
+                _drain(response, deadline, self._clock)
         except httpx.HTTPError as exc:  # its text can hold the URL: show only the kind
             raise DeliveryError(f"webhook {self.target}: {type(exc).__name__}") from None
-        status = response.status_code
-        if status >= 400:
+        if 200 <= status < 300:
+            return
+        if 300 <= status < 400:
             raise DeliveryError(
-                f"webhook {self.target} answered HTTP {status}",
-                retry=status == 429 or status >= 500 or status == 408,
+                f"webhook {self.target} answered HTTP {status} (a redirect): redirects are not "
+                "followed; update alert_webhook_url to the final URL",
+                retry=False,
             )
+        raise DeliveryError(
+            f"webhook {self.target} answered HTTP {status}",
+            retry=status == 429 or status >= 500 or status == 408,
+        )
+
+
+def _drain(response: httpx.Response, deadline: float, clock: Callable[[], float]) -> None:
+    """Read at most :data:`MAX_RESPONSE_BYTES` of the body, and stop at ``deadline``: the
+    status is all that counts, and a slow or huge body must not hold the channel."""
+    read = 0
+    for chunk in response.iter_raw():
+        read += len(chunk)
+        if read >= MAX_RESPONSE_BYTES or clock() >= deadline:
+            break

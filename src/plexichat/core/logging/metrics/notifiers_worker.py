@@ -1,15 +1,21 @@
 """Background workers for notifications: a bounded queue per worker, retries with backoff.
 
 Submitting never blocks: a full queue drops the item and counts it. A worker's thread starts
-on the first item and ends on :meth:`Worker.stop`; a later item starts it again.
+on the first item and ends on :meth:`Worker.stop`; a later item starts it again (also when a
+stop timed out on a blocked item and the thread ended later, or the thread died).
+
+After ``fork()`` every worker in the child starts afresh: an empty queue (the parent delivers
+what it had queued), a new lock, and a thread started by the child's first item.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .._core.errors import error_reporter
 
@@ -52,6 +58,17 @@ class Worker(Generic[T]):
         """Set while stopping: long waits (retry backoff) end early."""
         self.dropped = 0
         self.handled = 0
+        _workers.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """Start afresh in a forked child: the parent's thread does not exist here, its lock
+        may have been held at the fork, and the parent delivers the items it had queued."""
+        self._cv = threading.Condition()
+        self._items = deque()
+        self._thread = None
+        self._stopping = False
+        self._busy = False
+        self.abort = threading.Event()
 
     def submit(self, item: T) -> bool:
         """Queue ``item``; False (counted, reported once) when the queue is full."""
@@ -62,7 +79,9 @@ class Worker(Generic[T]):
             else:
                 full = False
                 self._items.append(item)
-                if self._thread is None:
+                thread = self._thread
+                if thread is None or not thread.is_alive():
+                    self._stopping = False
                     self.abort.clear()
                     self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                     self._thread.start()
@@ -80,6 +99,9 @@ class Worker(Generic[T]):
                 while not self._items and not self._stopping:
                     self._cv.wait()
                 if not self._items:
+                    if self._thread is threading.current_thread():
+                        self._thread = None  # a stop that timed out left them set
+                        self._stopping = False
                     return
                 item = self._items.popleft()
                 self._busy = True
@@ -130,6 +152,19 @@ class Worker(Generic[T]):
             self._thread = None
             self._stopping = False
             return True
+
+
+_workers: weakref.WeakSet[Worker[Any]] = weakref.WeakSet()
+"""Every live worker, reset in a forked child."""
+
+
+def _reset_workers_after_fork() -> None:
+    for worker in list(_workers):
+        worker._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_workers_after_fork)
 
 
 class RetryingSender(Generic[T]):

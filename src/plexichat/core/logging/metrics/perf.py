@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._config.units import parse_duration
 from .alerts import AlertEngine, PerformanceAlert, get_alert_engine
-from .model import MetricError
+from .model import MetricError, PerformanceMetric
 from .registry import MetricsRegistry, Series, get_registry, normalize_tags, summarize
 from .sketch import Sketch
 from .timing import record_metric, time_function, timer
@@ -109,14 +109,35 @@ class PerformanceLogger:
     def increment(
         self, name: str, amount: float = 1.0, tags: Mapping[str, object] | None = None
     ) -> None:
-        """Add ``amount`` to the counter ``name`` (``requests_total``)."""
-        self.registry.counter(name, tags).inc(amount)
+        """Add ``amount`` to the counter ``name`` (``requests_total``).
+
+        Alert rules on ``name`` are evaluated on the running total.
+        """
+        series = self.registry.counter(name, tags)
+        self._feed(series, series.inc(amount), lambda: series.value)
 
     def set_gauge(
         self, name: str, value: float, unit: str = "", tags: Mapping[str, object] | None = None
     ) -> None:
-        """Set the gauge ``name`` to ``value`` (``queue_depth``)."""
-        self.registry.gauge(name, tags, unit).set(value)
+        """Set the gauge ``name`` to ``value`` (``queue_depth``).
+
+        Alert rules on ``name`` are evaluated on the value.
+        """
+        series = self.registry.gauge(name, tags, unit)
+        self._feed(series, series.set(value), lambda: series.last)
+
+    def _feed(self, series: Series, now: float | None, value: Callable[[], float]) -> None:
+        """Evaluate the alert rules of ``series`` on a value recorded at ``now`` (None: the
+        value was dropped); ``value`` is read only when a rule watches the name."""
+        engine = self.engine
+        if now is None or not engine.active or not engine.watches(series.name):
+            return
+        current = value()
+        engine.observe_value(
+            series.name,
+            current,
+            lambda: PerformanceMetric(series.name, current, series.unit, now, series.tags),
+        )
 
     def get_metrics(
         self,

@@ -8,7 +8,10 @@ Mapping (Prometheus naming conventions):
 - names: ``.`` and ``:`` become ``_``, the base unit is appended unless already there
   (``db.query_time`` in seconds -> ``db_query_time_seconds``); ``ms``/``us`` values are
   converted to seconds; the unit ``count`` adds no suffix;
-- tags become labels; prometheus_client escapes their values.
+- tags become labels; prometheus_client escapes their values. The registry refuses a metric
+  whose exposed names would clash with another's (``api.latency`` and ``api:latency``, a
+  gauge ``jobs_count`` beside a distribution ``jobs``), and the tag ``quantile`` on a
+  distribution, so every family and sample is unique.
 
 Two self-metrics tell when data was not kept: ``plexichat_metrics_overflow_total{metric}``
 (values sent to the overflow series) and ``plexichat_metrics_rejected_total`` (NaN,
@@ -18,7 +21,6 @@ infinite or negative-duration values dropped).
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +30,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from .naming import prometheus_name
 from .registry import MetricsRegistry, Series, get_registry
 
 __all__ = [
@@ -42,38 +45,7 @@ __all__ = [
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The ``Content-Type`` of the text exposition format."""
 
-_SCALE = {
-    "ms": ("seconds", 1e-3),
-    "milliseconds": ("seconds", 1e-3),
-    "us": ("seconds", 1e-6),
-    "microseconds": ("seconds", 1e-6),
-    "s": ("seconds", 1.0),
-    "second": ("seconds", 1.0),
-    "sec": ("seconds", 1.0),
-    "byte": ("bytes", 1.0),
-    "%": ("percent", 1.0),
-    "count": ("", 1.0),
-    "": ("", 1.0),
-}
-_BAD = re.compile(r"[^a-zA-Z0-9_]")
 QUANTILES = (0.5, 0.95, 0.99)
-
-
-def prometheus_name(name: str, unit: str) -> tuple[str, float]:
-    """The Prometheus metric name of ``name`` in ``unit`` and the factor to base units.
-
-    Example:
-        >>> prometheus_name("db.query_time", "ms")
-        ('db_query_time_seconds', 0.001)
-    """
-    base, scale = _SCALE.get(unit.lower(), (unit.lower(), 1.0))
-    out = _BAD.sub("_", name)
-    suffix = _BAD.sub("_", base).strip("_")
-    if suffix and not out.endswith("_" + suffix):
-        out = f"{out}_{suffix}"
-    if out[0].isdigit():  # pragma: no cover - registry names never start with a digit
-        out = "_" + out
-    return out, scale
 
 
 class RegistryCollector(Collector):

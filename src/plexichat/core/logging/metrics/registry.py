@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from .._core.errors import error_reporter
 from .model import MetricError, PerformanceMetric
-from .naming import RawKey, TagKey, normalize_tags, validate_name
+from .naming import RawKey, TagKey, exposed_names, normalize_tags, validate_name
 from .sketch import Sketch
 from .window import Slots
 
@@ -46,6 +46,12 @@ OVERFLOW_TAGS: Mapping[str, str] = MappingProxyType({"overflow": "true"})
 """The tags of the series that collects values whose tag set was over the cap."""
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_SELF_METRICS = {
+    name: f"{base} (a self-metric)"
+    for base in ("plexichat_metrics_overflow", "plexichat_metrics_rejected")
+    for name in (base, f"{base}_total")
+}
+"""Exposition names of the self-metrics the Prometheus exposition adds."""
 
 
 class Series:
@@ -111,12 +117,18 @@ class Counter(Series):
 
     __slots__ = ()
 
-    def inc(self, amount: float = 1.0) -> None:
-        """Add ``amount`` (finite, not negative); a bad amount is reported and dropped."""
-        if _checked(self, amount) is not None and amount >= 0:
-            self._record(float(amount))
-        elif amount == amount and amount < 0:
+    def inc(self, amount: float = 1.0) -> float | None:
+        """Add ``amount`` (finite, not negative); a bad amount is reported and dropped.
+
+        Returns:
+            When it was recorded (epoch seconds), or None if the amount was dropped.
+        """
+        if _checked(self, amount) is None:
+            return None  # NaN or infinite: already counted and reported
+        if amount < 0:
             _reject(self, amount, "a counter only goes up; use a gauge for values that fall")
+            return None
+        return self._record(float(amount))
 
     @property
     def value(self) -> float:
@@ -130,10 +142,15 @@ class Gauge(Series):
 
     __slots__ = ()
 
-    def set(self, value: float) -> None:
-        """Set the current value (finite); a bad value is reported and dropped."""
-        if _checked(self, value) is not None:
-            self._record(float(value))
+    def set(self, value: float) -> float | None:
+        """Set the current value (finite); a bad value is reported and dropped.
+
+        Returns:
+            When it was recorded (epoch seconds), or None if the value was dropped.
+        """
+        if _checked(self, value) is None:
+            return None
+        return self._record(float(value))
 
     @property
     def value(self) -> float:
@@ -255,6 +272,8 @@ class MetricsRegistry:
         """Per metric name, values routed to the overflow series."""
         self.rejected = 0
         """Values dropped because they were NaN, infinite or negative where not allowed."""
+        self._exposed: dict[str, str] = dict(_SELF_METRICS)
+        """Prometheus exposition name -> the metric name that takes it."""
 
     def counter(
         self, name: str, tags: Mapping[str, object] | None = None, unit: str = "count"
@@ -302,9 +321,17 @@ class MetricsRegistry:
         if not isinstance(unit, str):
             raise MetricError(f"invalid unit {unit!r} for metric {name!r}: pass text such as 'ms'")
         key = normalize_tags(tags)
+        if kind == "histogram" and any(k == "quantile" for k, _ in key):
+            raise MetricError(
+                f"invalid tag name 'quantile' for the distribution {name!r}: the Prometheus "
+                "exposition uses it for the quantiles; use another name (e.g. 'bucket')"
+            )
+        if raw is not None and any(v.__class__ is not str for _, v in raw[1]):
+            raw = None  # 1, 1.0 and True are equal keys: only text tags take the cache
         with self._lock:
             family = self._by_name.get(name)
             if family is None:
+                self._claim(name, kind, unit)
                 family = (kind, unit, {})
                 self._by_name[name] = family
             elif family[0] != kind or family[1] != unit:
@@ -332,6 +359,20 @@ class MetricsRegistry:
             if raw is not None:
                 self._lookup[raw] = series
             return series
+
+    def _claim(self, name: str, kind: Kind, unit: str) -> None:
+        """Reserve the exposition names of a new metric; MetricError when another metric
+        (or a self-metric) already has one of them. Called with the lock held."""
+        names = exposed_names(name, kind, unit)
+        for exposed in names:
+            other = self._exposed.get(exposed)
+            if other is not None:
+                raise MetricError(
+                    f"metric {name!r} ({kind} in {unit!r}) clashes with {other!r}: both "
+                    f"would be exposed to Prometheus as {exposed!r}; rename one of them"
+                )
+        for exposed in names:
+            self._exposed[exposed] = name
 
     def add_listener(self, fn: Listener) -> None:
         """Call ``fn`` synchronously with every recorded value (it must be cheap, never raise)."""
@@ -374,6 +415,7 @@ class MetricsRegistry:
             self._listeners = ()
             self.overflowed.clear()
             self.rejected = 0
+            self._exposed = dict(_SELF_METRICS)
 
 
 _registry = MetricsRegistry()

@@ -18,8 +18,10 @@ __all__ = ["MIN_VALUE", "Sketch"]
 _log = math.log
 _ceil = math.ceil
 
-MIN_VALUE = 1e-9
-"""Magnitudes below this count as zero (a nanosecond, for durations in seconds)."""
+MIN_VALUE = 1e-300
+"""Magnitudes below this count as zero. Far below any real measurement: tiny values get their
+own buckets (the bucket cap merges the smallest ones only when a series spans more than
+about 17 orders of magnitude)."""
 
 
 class Sketch:

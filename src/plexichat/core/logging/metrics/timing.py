@@ -14,7 +14,7 @@ import functools
 import inspect
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from threading import get_ident as _get_ident
 from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
@@ -169,13 +169,32 @@ class timer:  # noqa: N801 - the spec's name; used like a function
     def __init__(self, name: str, tags: Mapping[str, object] | None = None) -> None:
         self.name = name
         self.tags = tags
-        self._starts: dict[int, float] = {}
-        """Start times by thread (sync) or task (async): one timer object may time blocks
-        in several threads or tasks at once."""
+        self._starts: dict[int, list[float]] = {}
+        """Stacks of start times by thread (sync) or task (async): one timer object may time
+        blocks in several threads or tasks at once, and nested in one of them."""
         self._series = _registry.histogram(name, tags, "seconds")  # fails fast if invalid
 
+    def _start(self, key: int) -> None:
+        starts = self._starts
+        stack = starts.get(key)
+        if stack is None:
+            starts[key] = [_perf()]
+        else:
+            stack.append(_perf())  # nested: the same timer entered again in this thread/task
+
+    def _elapsed(self, key: int) -> float | None:
+        """Seconds since the innermost start of ``key``; None when it has no start."""
+        end = _perf()
+        stack = self._starts.get(key)
+        if not stack:
+            return None  # exited without entering: nothing to measure
+        start = stack.pop()
+        if not stack:
+            del self._starts[key]
+        return end - start
+
     def __enter__(self) -> timer:
-        self._starts[_get_ident()] = _perf()
+        self._start(_get_ident())
         return self
 
     def __exit__(
@@ -184,7 +203,9 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        elapsed = _perf() - self._starts.pop(_get_ident(), 0.0)
+        elapsed = self._elapsed(_get_ident())
+        if elapsed is None:
+            return
         if exc_type is None and not timing_options.log_timings:  # the common case, inlined
             series = self._series
             try:
@@ -197,7 +218,7 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         _done(self._series, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
 
     async def __aenter__(self) -> timer:
-        self._starts[id(asyncio.current_task())] = _perf()
+        self._start(id(asyncio.current_task()))
         return self
 
     async def __aexit__(
@@ -206,7 +227,9 @@ class timer:  # noqa: N801 - the spec's name; used like a function
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        elapsed = _perf() - self._starts.pop(id(asyncio.current_task()), 0.0)
+        elapsed = self._elapsed(id(asyncio.current_task()))
+        if elapsed is None:
+            return
         _done(self._series, self.tags, elapsed, None if exc_type is None else exc_type.__name__)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
@@ -216,6 +239,10 @@ class timer:  # noqa: N801 - the spec's name; used like a function
 
 def _wrap(fn: Callable[P, R], name: str, tags: Mapping[str, object] | None) -> Callable[P, R]:
     series = _registry.histogram(name, tags, "seconds")  # fails fast if invalid
+    if inspect.isgeneratorfunction(fn):
+        return cast(Callable[P, R], _wrap_generator(fn, series, tags))
+    if inspect.isasyncgenfunction(fn):
+        return cast(Callable[P, R], _wrap_async_generator(fn, series, tags))
     if inspect.iscoroutinefunction(fn):
         afn = cast(Callable[P, Awaitable[Any]], fn)
 
@@ -246,6 +273,73 @@ def _wrap(fn: Callable[P, R], name: str, tags: Mapping[str, object] | None) -> C
     return timed
 
 
+def _wrap_generator(
+    fn: Callable[..., Generator[Any, Any, Any]],
+    series: Histogram,
+    tags: Mapping[str, object] | None,
+) -> Callable[..., Generator[Any, Any, Any]]:
+    """Time a generator's iteration: from its first step until it is exhausted, raises or
+    is closed (``send``, ``throw`` and ``close`` reach the wrapped generator)."""
+
+    @functools.wraps(fn)
+    def timed_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        start = _perf()
+        error: str | None = None
+        try:
+            return (yield from fn(*args, **kwargs))
+        except GeneratorExit:
+            raise  # closed early by its consumer: a normal end
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            _done(series, tags, _perf() - start, error)
+
+    return timed_generator
+
+
+def _wrap_async_generator(
+    fn: Callable[..., AsyncGenerator[Any, Any]],
+    series: Histogram,
+    tags: Mapping[str, object] | None,
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    """Time an async generator's iteration: from its first step until it is exhausted,
+    raises or is closed (``asend``, ``athrow`` and ``aclose`` reach the wrapped one)."""
+
+    @functools.wraps(fn)
+    async def timed_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        inner = fn(*args, **kwargs)
+        start = _perf()
+        error: str | None = None
+        try:
+            step: Awaitable[Any] = inner.asend(None)
+            while True:
+                try:
+                    value = await step
+                except StopAsyncIteration:
+                    return
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - thrown in: passed on
+                    step = inner.athrow(exc)
+                else:
+                    step = inner.asend(sent)
+        except GeneratorExit:
+            raise  # closed early by its consumer: a normal end
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            try:
+                await inner.aclose()
+            finally:
+                _done(series, tags, _perf() - start, error)
+
+    return timed_async_generator
+
+
 @overload
 def time_function(
     name: Callable[P, R], tags: Mapping[str, object] | None = None
@@ -265,7 +359,9 @@ def time_function(
 
     Usable as ``@time_function("user_authentication")``, ``@time_function()`` or bare
     ``@time_function`` (the name is then ``module.qualname`` of the function). Exceptions are
-    timed with an ``error`` tag and re-raised.
+    timed with an ``error`` tag and re-raised. For a generator or async generator function,
+    the timing covers the iteration: from the first step until the generator is exhausted,
+    raises or is closed.
 
     Args:
         name: the metric name (default: the function's ``module.qualname``).
