@@ -176,10 +176,6 @@ def add_logging_middleware(
 ) -> None:
     """Install :class:`LoggingMiddleware` on a FastAPI or Starlette application.
 
-    The middleware wraps the whole application, Starlette's error handling included: a
-    request whose exception an ``@app.exception_handler(Exception)`` turned into a 503 is
-    recorded as the 503 the client got, with the exception.
-
     Args:
         app: the application (before it starts serving).
         logger_name: logger of the access records.
@@ -189,26 +185,16 @@ def add_logging_middleware(
 
     Raises:
         ValueError: a bad excluded path or header name (checked now, not per request).
-        RuntimeError: the application has already started serving.
     """
     check_header_name(request_id_header)
     if exclude_paths is not None:
         AccessObserver(logger_name, exclude_paths)  # validate before the app starts
-    if app.middleware_stack is not None:
-        raise RuntimeError("Cannot add middleware after an application has started")
-    # Outside Starlette's ServerErrorMiddleware (which runs the app's Exception handlers and
-    # sends their response, or the 500), so the record has the status the client got.
-    build_stack = app.build_middleware_stack
-
-    def build_logged_stack() -> ASGIApp:
-        return LoggingMiddleware(
-            build_stack(),
-            logger_name=logger_name,
-            exclude_paths=exclude_paths,
-            request_id_header=request_id_header,
-        )
-
-    app.build_middleware_stack = build_logged_stack  # type: ignore[method-assign]
+    app.add_middleware(
+        LoggingMiddleware,
+        logger_name=logger_name,
+        exclude_paths=exclude_paths,
+        request_id_header=request_id_header,
+    )
 
 
 def add_metrics_route(app: Starlette, path: str = "/metrics") -> None:
