@@ -237,14 +237,7 @@ class PostgresStore:
     def close(self) -> None:
         """Close the idle connections (busy ones when released); the store is then unusable."""
         self._closed = True
-        idle = []
-        with suppress(queue.Empty):
-            while True:
-                idle.append(self._slots.get_nowait())
-        for conn in idle:
-            if conn is not None:
-                conn.close()
-            self._slots.put(None)
+        self._discard_idle()
 
     def _create_schema(self, conn: Connection) -> None:
         with conn.transaction():  # the advisory lock makes concurrent openers take turns
