@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import orjson
 from orjson import dumps as _dumps
 
+from ..sinks.segments import MAX_LINE
 from .errors import error_reporter
 from .event import _OPTIONS, _default, event_from_record, to_json
 
@@ -146,9 +147,9 @@ class PlexiHandler(logging.Handler):
         super().close()
 
 
-MAX_RECORD_BYTES = 10 * 1024 * 1024 - 64 * 1024
+MAX_RECORD_BYTES = MAX_LINE - 64 * 1024
 """The longest serialized record written as is. Readers skip lines over ``MAX_LINE``
-(10 MiB, :mod:`..sinks.segments`); the 64 KiB margin leaves room for what the writer
+(:mod:`..sinks.segments`); the 64 KiB margin leaves room for what the writer
 appends (stream, sequence number, integrity tag)."""
 
 _OVERSIZED = (

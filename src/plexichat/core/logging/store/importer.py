@@ -26,14 +26,13 @@ import orjson
 
 from .._core.levels import LogLevel
 from ..integrity._format import CONTROL_PREFIX
-from ..sinks.segments import open_segment
+from ..sinks.segments import MAX_LINE, open_segment
 from ._pages import MAX_ROW_ID
 from .base import LogStore, StoredRecord, record_from_event, record_from_line
 
 __all__ = ["ImportReport", "import_file", "map_foreign"]
 
 BATCH = 5000
-MAX_LINE = 10 * 1024 * 1024
 _TIME_KEYS = ("timestamp", "@timestamp", "time", "ts", "asctime", "created", "datetime")
 _LEVEL_KEYS = ("level", "levelname", "severity", "log.level", "lvl")
 _MESSAGE_KEYS = ("message", "msg", "event", "text")

@@ -33,7 +33,6 @@ from .base import LogStore, StoredRecord, record_from_line
 __all__ = ["IndexReport", "Indexer", "segment_key"]
 
 BATCH = 5000
-MAX_LINE = 10 * 1024 * 1024
 DONE = "!done"
 """Appended to a segment's key once the closed segment has been read to its end."""
 SETTLE = 120.0
@@ -122,7 +121,7 @@ class Indexer:
         end = offset
         done = closed
         try:
-            for end, raw in iter_lines(seg.path, offset, max_line=MAX_LINE):
+            for end, raw in iter_lines(seg.path, offset):
                 record = self._record(raw, seg, report)
                 if record is None:
                     continue
@@ -167,7 +166,7 @@ class Indexer:
         """
         if raw.startswith(CONTROL_PREFIX):  # integrity header or checkpoint
             return None
-        if isinstance(raw, OversizedLine) or len(raw) > MAX_LINE:
+        if isinstance(raw, OversizedLine):  # over segments.MAX_LINE: read past, never held
             report.oversized += 1
             return None
         record = record_from_line(raw, stream=seg.stream)
