@@ -139,6 +139,16 @@ def _continuation(lines: list[Any]) -> str:
     return "\n".join(out)
 
 
+def render_or_fallback(renderer: ConsoleRenderer, event: Mapping[str, Any]) -> str:
+    """``renderer``'s line for ``event``, or :func:`fallback_line` when rendering fails
+    (e.g. a context value whose repr raises): the failure is reported, never raised."""
+    try:
+        return renderer.render(event)
+    except Exception as exc:  # noqa: BLE001 - the record is still written, minimally
+        error_reporter.report("console-render", f"cannot render a log record: {exc!r}")
+        return fallback_line(event, exc)
+
+
 def fallback_line(event: Mapping[str, Any], exc: BaseException) -> str:
     """A minimal console line for an event the renderer failed on (never raises)."""
     try:
@@ -233,22 +243,14 @@ class ConsoleSink:
         if renderer is None:
             renderer = ConsoleRenderer(color=color, show_context=self.show_context, utc=self.utc)
             self._renderers[color] = renderer
-        try:
-            text = renderer.render(event)
-        except Exception as exc:  # noqa: BLE001 - e.g. a context value whose repr raises
-            error_reporter.report("console-render", f"cannot render a log record: {exc!r}")
-            text = fallback_line(event, exc)
+        text = render_or_fallback(renderer, event)
         with self._lock:
             if self._busy:  # a signal handler on this thread, inside our own write
                 self._nested.append((levelno, text))
                 return
             self._busy = True
             try:
-                stream.write(text + "\n")  # one call per record: a record lands whole
-                stream.flush()
-                self.written[levelno] = self.written.get(levelno, 0) + 1
-            except Exception as exc:  # noqa: BLE001 - a closed or broken console never crashes us
-                error_reporter.report("console", f"cannot write to the console: {exc!r}")
+                self._put(stream, levelno, text)
             finally:
                 self._busy = False  # then look: a record queued after this writes itself
                 if self._nested:
@@ -314,12 +316,7 @@ class TextLines:
 
     def write(self, levelno: int, event: Mapping[str, Any], data: bytes | None) -> None:
         """Render the event as console text and pass it on as the line's bytes."""
-        try:
-            rendered = self._renderer.render(event)
-        except Exception as exc:  # noqa: BLE001 - e.g. a context value whose repr raises
-            error_reporter.report("console-render", f"cannot render a log record: {exc!r}")
-            rendered = fallback_line(event, exc)
-        text = rendered.encode("utf-8", "backslashreplace")
+        text = render_or_fallback(self._renderer, event).encode("utf-8", "backslashreplace")
         if len(text) > MAX_RECORD_BYTES:  # readers skip longer lines: cut it, visibly
             kept = text[: MAX_RECORD_BYTES - 64].decode("utf-8", "ignore").encode("utf-8")
             text = kept + b"...[truncated %d bytes]" % (len(text) - len(kept))
