@@ -8,7 +8,7 @@ from typing import Literal
 
 from .._config.units import parse_duration
 from .._core.clock import iso_utc
-from ..store.base import LogQuery
+from ..store.base import LogQuery, to_micros
 from ..store.search import QuerySyntaxError
 
 
@@ -49,6 +49,18 @@ def where_pairs(items: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+_FIRST_US = -62135596800 * 1_000_000
+"""0001-01-01T00:00:00Z in microseconds since the epoch: the earliest time a store holds."""
+
+
+def check_reach(flag: str, text: str, seconds: float) -> None:
+    """Raise QuerySyntaxError when ``seconds`` back from now is before the year 1."""
+    if (time.time() - seconds) * 1_000_000 < _FIRST_US:
+        raise QuerySyntaxError(
+            f"{flag} {text!r} reaches back before the year 1: give a shorter duration, e.g. 30 days"
+        )
+
+
 def query_from_args(
     args: argparse.Namespace,
     *,
@@ -56,11 +68,23 @@ def query_from_args(
     limit: int = 100,
     cursor: str | None = None,
 ) -> LogQuery:
-    """The LogQuery the filter flags describe.
+    """The LogQuery the filter flags describe; a bad --start, --end or --since is named as
+    typed.
 
     Raises:
-        QuerySyntaxError: naming the bad flag and what it takes.
+        QuerySyntaxError: naming the bad flag, the text given and what it takes.
     """
+    for flag in ("start", "end"):
+        text = getattr(args, flag)
+        if text is None:
+            continue
+        try:
+            to_micros(text)
+        except QuerySyntaxError:
+            raise QuerySyntaxError(
+                f"--{flag} {text!r} is not a time: use ISO-8601 such as 2024-01-31T23:59:59Z "
+                "(the years 1..9999 once in UTC)"
+            ) from None
     start = args.start
     if args.since:
         try:
@@ -69,6 +93,7 @@ def query_from_args(
             raise QuerySyntaxError(f"--since {args.since!r}: {exc}") from None
         if seconds is None:
             raise QuerySyntaxError(f"--since {args.since!r}: give a duration such as 1h")
+        check_reach("--since", args.since, seconds)
         start = iso_utc(time.time() - seconds)
     return LogQuery(
         min_level=args.level,

@@ -19,8 +19,8 @@ from .._core.errors import ConfigError
 from ..store.base import LogQuery, LogStore
 from ..store.export import FORMATS, MANIFEST_SUFFIX, ExportReport, export_records
 from ..store.search import QuerySyntaxError
-from ._filters import add_filter_args
-from .store_cmd import STORE_ERRORS, _fail, checked_query, open_located, store_error
+from ._filters import add_filter_args, query_from_args
+from .store_cmd import STORE_ERRORS, _fail, open_located, store_error
 
 __all__ = ["register", "run_export"]
 
@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
 
 def _query(args: argparse.Namespace) -> LogQuery:
     """The LogQuery the filter flags describe (the same flags as ``query``)."""
-    return checked_query(args, order="desc" if args.desc else "asc")
+    return query_from_args(args, order="desc" if args.desc else "asc")
 
 
 def _usage(args: argparse.Namespace) -> str | None:

@@ -9,21 +9,20 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .._config.model import embedded_store_url, redact_url
 from .._config.sources import resolve
 from .._config.units import parse_duration
 from .._core.errors import ConfigError, PlexiLoggingError
 from ..sinks.console import ConsoleRenderer, use_color
-from ..store.base import LogQuery, LogStore, open_store, to_micros
+from ..store.base import LogStore, open_store
 from ..store.importer import ImportReport, import_file
 from ..store.indexer import Indexer, IndexReport
 from ..store.search import QuerySyntaxError
 from ..store.stats import window_stats
-from ._filters import add_filter_args, query_from_args
+from ._filters import add_filter_args, check_reach, query_from_args
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -136,52 +135,6 @@ def store_error(command: str, url: str, exc: BaseException) -> int:
     """Print :func:`describe_store_error` on stderr; returns exit status 1."""
     print(f"plexichat-logs {command}: {describe_store_error(url, exc)}", file=sys.stderr)
     return 1
-
-
-_FIRST_US = -62135596800 * 1_000_000
-"""0001-01-01T00:00:00Z in microseconds since the epoch: the earliest time a store holds."""
-
-
-def _check_reach(flag: str, text: str, seconds: float) -> None:
-    """Raise QuerySyntaxError when ``seconds`` back from now is before the year 1."""
-    if (time.time() - seconds) * 1_000_000 < _FIRST_US:
-        raise QuerySyntaxError(
-            f"{flag} {text!r} reaches back before the year 1: give a shorter duration, e.g. 30 days"
-        )
-
-
-def checked_query(
-    args: argparse.Namespace,
-    *,
-    order: Literal["desc", "asc"],
-    limit: int = 100,
-    cursor: str | None = None,
-) -> LogQuery:
-    """The LogQuery of the filter flags; a bad --start, --end or --since is named as typed.
-
-    Raises:
-        QuerySyntaxError: naming the bad flag, the text given and what it takes.
-    """
-    for flag in ("start", "end"):
-        text = getattr(args, flag, None)
-        if text is None:
-            continue
-        try:
-            to_micros(text)
-        except QuerySyntaxError:
-            raise QuerySyntaxError(
-                f"--{flag} {text!r} is not a time: use ISO-8601 such as 2024-01-31T23:59:59Z "
-                "(the years 1..9999 once in UTC)"
-            ) from None
-    since = getattr(args, "since", None)
-    if since:
-        try:
-            seconds = parse_duration(since)
-        except ValueError:
-            seconds = None  # query_from_args names the flag and the text
-        if seconds is not None:
-            _check_reach("--since", since, seconds)
-    return query_from_args(args, order=order, limit=limit, cursor=cursor)
 
 
 def open_or_status(url: str, command: str) -> LogStore | int:
@@ -324,7 +277,7 @@ def run_import(args: argparse.Namespace) -> int:
 def run_query(args: argparse.Namespace) -> int:
     """Print one page of matching records (console format, or JSON lines)."""
     try:
-        query = checked_query(
+        query = query_from_args(
             args, order="asc" if args.asc else "desc", limit=args.limit, cursor=args.cursor
         )
         store = open_located(args, args.dir, "query")
@@ -361,7 +314,7 @@ def run_stats(args: argparse.Namespace) -> int:
         window = parse_duration(args.window)
         if window is None:
             raise ValueError(f"--window {args.window!r}: give a duration such as 1h")
-        _check_reach("--window", args.window, window)
+        check_reach("--window", args.window, window)
         log_dir, url = _locate(args, args.dir)
     except (QuerySyntaxError, ConfigError, ValueError) as exc:
         return _fail("stats", str(exc))
