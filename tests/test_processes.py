@@ -173,8 +173,9 @@ def test_exit_during_compression_leaves_no_partial_file(tmp_path: Path) -> None:
 
 def test_a_fork_never_inherits_the_key_directory_lock(tmp_path: Path) -> None:
     """A thread holds the key directory's lock (a stream start, a prune) while another
-    thread forks: the fork waits, so the child does not keep the lock held for every
-    process (its writer hung, or lost its records, until it exited)."""
+    thread forks: the child closes its copy, so the lock ends when the parent lets go (a
+    child keeping it blocked every process's ladder: its writer hung, or lost its records,
+    until it exited)."""
     import fcntl
     import threading
 
@@ -192,15 +193,18 @@ def test_a_fork_never_inherits_the_key_directory_lock(tmp_path: Path) -> None:
     holder = threading.Thread(target=hold)
     holder.start()
     assert inside.wait(10)
-    threading.Timer(0.3, leave.set).start()  # lets the holder go while fork() waits
     pid = os.fork()
-    if pid == 0:  # the child: can it take the lock at once?
+    if pid == 0:  # the child: once the parent let go, can it take the lock?
         fd = os.open(kdir / _keys._LOCK_FILE, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os._exit(0)
-        except BlockingIOError:
-            os._exit(1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os._exit(0)
+            except BlockingIOError:
+                time.sleep(0.01)
+        os._exit(1)
+    leave.set()
     holder.join(10)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0

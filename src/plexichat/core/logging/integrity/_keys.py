@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .._core.clock import iso_utc
+from .._core.lockfiles import close_lock_file, open_lock_file
 from ._format import MAX_LINE, b64, canonical, evolve, stream_key, unb64
 
 try:
@@ -146,45 +147,17 @@ def _write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
         os.replace(target, path)
 
 
-_FORK_GUARD = threading.Lock()
-"""Held while a thread of this process holds the key directory's file lock. A fork waits for
-it: a child born while the lock is held would inherit the locked file and keep the ladder
-locked, for itself and every other process, for as long as it lives."""
-
-
-def _guard_before_fork() -> None:
-    _FORK_GUARD.acquire()
-
-
-def _guard_after_fork_in_parent() -> None:
-    _FORK_GUARD.release()
-
-
-def _guard_after_fork_in_child() -> None:
-    global _FORK_GUARD
-    _FORK_GUARD = threading.Lock()
-
-
-os.register_at_fork(
-    before=_guard_before_fork,
-    after_in_parent=_guard_after_fork_in_parent,
-    after_in_child=_guard_after_fork_in_child,
-)
-
-
 @contextlib.contextmanager
 def _locked(key_dir: Path) -> Iterator[None]:
-    """The key directory's lock (between processes, and between threads of this one),
-    never inherited by a forked child or an executed program."""
-    with _FORK_GUARD:
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(key_dir / _LOCK_FILE, flags, 0o600)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    """The key directory's lock (between processes, and between threads of this one: each
+    opens the file anew), never kept by a forked child or an executed program."""
+    fd = open_lock_file(key_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        close_lock_file(fd)
 
 
 def init_keys(log_dir: Path, key_dir: Path | None = None, *, announce: bool = True) -> bool:

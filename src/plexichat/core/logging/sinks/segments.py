@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO
 
+from .._core.lockfiles import close_lock_file, open_lock_file
 from ._decompress import GzipRaw, ZstdRaw
 
 fcntl: ModuleType | None
@@ -259,11 +260,10 @@ def claim_segment(path: Path) -> Iterator[bool]:
         yield not stream_alive(seg.stream)
         return
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = open_lock_file(path, os.O_RDONLY)
     except OSError:
         yield True  # gone already: nothing holds it
         return
-    _CLAIMS.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -278,26 +278,7 @@ def claim_segment(path: Path) -> Iterator[bool]:
             return
         yield True
     finally:
-        _CLAIMS.discard(fd)
-        os.close(fd)
-
-
-_CLAIMS: set[int] = set()
-"""The descriptors of this process's claims. A child forked during a claim closes its
-copies: a lock belongs to the open file, so a child keeping its copy would hold the claim
-(and keep a new segment's writer from locking it) for as long as it lives."""
-
-
-def _close_claims_in_child() -> None:
-    for fd in list(_CLAIMS):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    _CLAIMS.clear()
-
-
-os.register_at_fork(after_in_child=_close_claims_in_child)
+        close_lock_file(fd)  # a child forked meanwhile closed its copy (lockfiles)
 
 
 def segment_in_use(path: Path) -> bool:
